@@ -1,0 +1,201 @@
+"""Raw object bytes → articles: formats, decoding, titles, stable ids, limits."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import re
+import time
+import unicodedata
+import zlib
+from dataclasses import dataclass
+
+from tasks.config import LimitsConfig
+from tasks.records import Article, Failure, Source
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".json", ".jsonl", ".html", ".htm")
+BODY_FIELDS = ("body", "text", "content")
+TITLE_MAX_CHARS = 200
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+class ParseError(ValueError):
+    """Input that cannot become an article; the message is the reason shown to users."""
+
+
+@dataclass(frozen=True)
+class RawObject:
+    key: str
+    uri: str
+    data: bytes
+    etag: str | None = None
+
+
+def input_format(key: str) -> str | None:
+    """`txt`, `md`, `json`, `jsonl` or `html` for a supported key (optionally `.gz`), else None."""
+    name = key.lower().removesuffix(".gz")
+    for suffix in SUPPORTED_SUFFIXES:
+        if name.endswith(suffix):
+            return "html" if suffix == ".htm" else suffix[1:]
+    return None
+
+
+def article_id_for(key: str, line: int | None = None) -> str:
+    """A stable id from the key (and JSONL line): a readable slug plus a short hash."""
+    stem = re.sub(r"(\.gz)?$", "", key, flags=re.I)
+    stem = re.sub(r"\.(txt|md|jsonl?|html?)$", "", stem, flags=re.I)
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_stem.lower()).strip("-")[-60:].strip("-")
+    unique = key if line is None else f"{key}#{line}"
+    digest = hashlib.sha256(unique.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    suffix = f"-l{line}" if line is not None else ""
+    return f"{slug or 'article'}{suffix}-{digest}"
+
+
+def inflate(data: bytes, limit: int) -> bytes:
+    """Gunzip, refusing output over `limit` bytes (so a gzip bomb fails fast)."""
+    inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise ParseError(f"not valid gzip data ({exc})") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise ParseError(f"inflates to more than the {limit}-byte limit (limits.max_article_bytes)")
+    return out
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes → text: BOM first, then UTF-8, then charset detection; binary is refused."""
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace").replace("\r\n", "\n")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is None:
+            raise ParseError("binary data, not text in any known encoding") from None
+        text = str(best)
+    if "\x00" in text:
+        raise ParseError("contains NUL bytes: binary data, not text")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def split_title(text: str) -> tuple[str, str]:
+    """A short first line (no sentence end) is the title; the rest is the body."""
+    first, _, rest = text.strip().partition("\n")
+    first = first.strip().lstrip("#").strip()
+    if rest.strip() and len(first) <= TITLE_MAX_CHARS and not first.endswith((".", "!", "?")):
+        return first, rest.strip()
+    return "", text.strip()
+
+
+def parse_object(raw: RawObject, limits: LimitsConfig) -> list[Article | Failure]:
+    """Every article in one input object, or failures that say why not."""
+    max_bytes = limits.max_article_bytes
+    fmt = input_format(raw.key)
+    whole = Source(uri=raw.uri, key=raw.key, format=fmt or "unknown",
+                   sha256=hashlib.sha256(raw.data).hexdigest(), etag=raw.etag)
+    started = time.perf_counter()
+    try:
+        if fmt is None:
+            expected = ", ".join(SUPPORTED_SUFFIXES)
+            raise ParseError(f"unsupported file type; expected one of {expected} (optionally .gz)")
+        if len(raw.data) > max_bytes:
+            raise ParseError(f"{len(raw.data)} bytes exceed the {max_bytes}-byte limit "
+                             "(limits.max_article_bytes)")
+        data = inflate(raw.data, max_bytes) if raw.key.lower().endswith(".gz") else raw.data
+        if fmt == "jsonl":
+            return _parse_jsonl(raw, data, whole, limits)
+        article = _checked(_parse_single(fmt, data, raw, whole), limits)
+    except ParseError as exc:
+        return [Failure(article_id_for(raw.key), whole, raw.uri, str(exc))]
+    article.parse_ms = int((time.perf_counter() - started) * 1000)
+    return [article]
+
+
+def _parse_single(fmt: str, data: bytes, raw: RawObject, source: Source) -> Article:
+    text = decode_text(data)
+    if fmt == "html":
+        return _from_html(text, raw, source)
+    if fmt == "json":
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"malformed JSON: {exc}") from None
+        return _from_record(record, article_id_for(raw.key), source)
+    title, body = split_title(text)
+    return Article(article_id_for(raw.key), source, title, body)
+
+
+def _parse_jsonl(raw: RawObject, data: bytes, whole: Source, limits: LimitsConfig
+                 ) -> list[Article | Failure]:
+    results: list[Article | Failure] = []
+    for number, line in enumerate(decode_text(data).split("\n"), start=1):
+        if not line.strip():
+            continue
+        source = Source(uri=f"{raw.uri}#L{number}", key=raw.key, format="jsonl",
+                        sha256=hashlib.sha256(line.encode()).hexdigest(), etag=raw.etag,
+                        line=number)
+        article_id = article_id_for(raw.key, number)
+        try:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ParseError(f"line {number}: malformed JSON: {exc}") from None
+            results.append(_checked(_from_record(record, article_id, source), limits))
+        except ParseError as exc:
+            results.append(Failure(article_id, source, source.uri, str(exc)))
+    if not results:
+        results.append(Failure(article_id_for(raw.key), whole, raw.uri, "empty JSONL file"))
+    return results
+
+
+def _from_record(record: object, article_id: str, source: Source) -> Article:
+    if not isinstance(record, dict):
+        raise ParseError(f"JSON must be an object with a body, not {type(record).__name__}")
+    field_name = next((name for name in BODY_FIELDS if name in record), None)
+    if field_name is None:
+        raise ParseError(f"JSON has no body field (one of {', '.join(BODY_FIELDS)})")
+    body = record[field_name]
+    if not isinstance(body, str):
+        raise ParseError(f"JSON field {field_name!r} must be a string, not {type(body).__name__}")
+    title = record.get("title")
+    language = record.get("language")
+    return Article(
+        article_id, source, title.strip() if isinstance(title, str) else "", body.strip(),
+        declared_language=language if isinstance(language, str) else None,
+        url=_optional_str(record.get("url")), published=_optional_str(record.get("published")),
+    )
+
+
+def _from_html(html: str, raw: RawObject, source: Source) -> Article:
+    import trafilatura
+
+    document = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False,
+                                           include_tables=False)
+    text = (getattr(document, "text", None) or "").strip()
+    return Article(
+        article_id_for(raw.key), source, (getattr(document, "title", None) or "").strip(), text,
+        url=getattr(document, "url", None), published=getattr(document, "date", None),
+    )
+
+
+def _checked(article: Article, limits: LimitsConfig) -> Article:
+    words = len(article.text.split())
+    where = "no main text found in the HTML page: " if article.source.format == "html" else ""
+    if words == 0:
+        raise ParseError(f"{where}empty article: no body text")
+    if words < limits.min_article_words:
+        raise ParseError(f"{where}only {words} words, fewer than limits.min_article_words "
+                         f"({limits.min_article_words}): too short to summarise")
+    return article
+
+
+def _optional_str(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None

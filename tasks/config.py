@@ -1,0 +1,187 @@
+"""The run's configuration: YAML presets in configs/, validated, overridable by env and flags.
+
+Precedence, highest first: CLI flags, `BRIEFS_*` environment variables (nested keys joined
+with `__`, e.g. `BRIEFS_BATCHING__MAX_TOKENS=4096`), the YAML file, the field defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key and the reason."""
+
+
+def language_codes(value: list[str]) -> list[str]:
+    """Check ISO 639 codes and drop repeats, keeping order."""
+    for code in value:
+        if not LANGUAGE_CODE.match(code):
+            raise ValueError(f"{code!r} is not an ISO 639 language code such as 'de'")
+    return list(dict.fromkeys(value))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelRef(Strict):
+    """A model: a Hugging Face hub id or a local folder, with an optional pinned revision."""
+
+    id: str = Field(min_length=1)
+    revision: str | None = None
+
+
+class ModelsConfig(Strict):
+    summarizer: ModelRef
+    translators: dict[str, ModelRef] = Field(
+        description="'default' (its id may hold {lang}) and per-language overrides"
+    )
+
+    @field_validator("translators")
+    @classmethod
+    def _has_default(cls, value: dict[str, ModelRef]) -> dict[str, ModelRef]:
+        if "default" not in value:
+            raise ValueError("needs a 'default' entry, e.g. {id: 'Helsinki-NLP/opus-mt-en-{lang}'}")
+        return value
+
+    def translator(self, lang: str) -> ModelRef:
+        """The translator for English → `lang`, with {lang} filled in."""
+        ref = self.translators.get(lang, self.translators["default"])
+        return ref.model_copy(update={"id": ref.id.replace("{lang}", lang)})
+
+
+class SummaryGeneration(Strict):
+    num_beams: int = Field(4, ge=1)
+    min_new_tokens: int | None = Field(None, ge=0)
+    max_new_tokens: int = Field(142, ge=1)
+    no_repeat_ngram_size: int | None = Field(None, ge=0)
+    length_penalty: float | None = None
+
+
+class TranslationGeneration(Strict):
+    num_beams: int = Field(4, ge=1)
+    min_new_tokens: int | None = Field(None, ge=0)
+    max_new_tokens: int = Field(256, ge=1)
+
+
+class GenerationConfig(Strict):
+    summary: SummaryGeneration = SummaryGeneration()
+    translation: TranslationGeneration = TranslationGeneration()
+
+
+class BatchingConfig(Strict):
+    max_tokens: int = Field(8192, ge=64, description="padded tokens per generate call")
+    articles_per_task: int = Field(32, ge=1, description="input objects per Prefect task run")
+
+
+class LimitsConfig(Strict):
+    max_article_bytes: int = Field(2_000_000, ge=1, description="per object, also once inflated")
+    min_article_words: int = Field(10, ge=1, description="shorter texts are not summarised")
+
+
+class RuntimeConfig(Strict):
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+class BriefsConfig(BaseSettings):
+    """Everything a run depends on; its hash goes into every brief."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, env_prefix="BRIEFS_", env_nested_delimiter="__",
+    )
+
+    languages: Annotated[list[str], NoDecode] = Field(min_length=1)
+    models: ModelsConfig
+    generation: GenerationConfig = GenerationConfig()
+    batching: BatchingConfig = BatchingConfig()
+    limits: LimitsConfig = LimitsConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _split_languages(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        return language_codes(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)  # environment beats the YAML file
+
+    def config_hash(self) -> str:
+        """Stable hash of the effective configuration."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def preset_path(name: str) -> Path:
+    """The YAML file of a preset (`default`, `tiny`), or `name` itself if it is a file."""
+    candidate = CONFIGS_DIR / f"{name}.yaml"
+    if candidate.is_file():
+        return candidate
+    known = sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))
+    raise ConfigError(f"unknown model preset {name!r}; presets: {', '.join(known)}")
+
+
+def load_config(
+    models: str | None = None, config_file: str | Path | None = None,
+    languages: list[str] | None = None,
+) -> BriefsConfig:
+    """Load a preset or file, apply environment and flag overrides, and validate.
+
+    `models` is a preset name (`default`, `tiny`) or a model folder used as summarizer and,
+    unless the file says otherwise, left alone for translators.
+    """
+    path = Path(config_file) if config_file else preset_path(
+        models if models and not Path(models).is_dir() else "default"
+    )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    if models and Path(models).is_dir():
+        raw.setdefault("models", {})["summarizer"] = {"id": str(Path(models).resolve())}
+    try:
+        config = BriefsConfig(**raw)
+        if languages:  # flags beat the environment
+            config = config.model_copy(update={"languages": language_codes(languages)})
+        return config
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration {path}: {problems}") from None
+    except SettingsError as exc:
+        raise ConfigError(f"invalid BRIEFS_* environment variable: {exc}") from None
+    except ValueError as exc:  # a bad language flag
+        raise ConfigError(f"languages: {exc}") from None

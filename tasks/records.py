@@ -1,0 +1,65 @@
+"""The records that travel through a run: articles, failures, briefs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an article came from: enough to find it again and to know it is unchanged."""
+
+    uri: str
+    key: str
+    format: str
+    sha256: str
+    etag: str | None = None
+    line: int | None = None  # 1-based, JSONL only
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+@dataclass
+class Article:
+    article_id: str
+    source: Source
+    title: str
+    text: str
+    language: str | None = None  # detected ISO 639-1 code
+    declared_language: str | None = None
+    url: str | None = None
+    published: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    parse_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An article (or input object) that got no brief, and the reason a person can act on."""
+
+    article_id: str
+    source: Source | None
+    uri: str
+    reason: str
+    status: str = "failed"  # or "skipped"
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {"article_id": self.article_id, "source": self.uri, "status": self.status,
+                "reason": self.reason}
+
+
+@dataclass
+class Brief:
+    article: Article
+    summary: str = ""
+    chunks: int = 0
+    titles: dict[str, str] = field(default_factory=dict)
+    summaries: dict[str, str] = field(default_factory=dict)
+    timings_ms: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def article_id(self) -> str:
+        return self.article.article_id

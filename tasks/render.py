@@ -1,0 +1,96 @@
+"""Output documents: brief JSON, per-language digests (Markdown, escaped HTML), manifest."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from tasks.config import BriefsConfig
+from tasks.records import Brief, Failure
+
+
+def to_json_bytes(document: Any) -> bytes:
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def brief_document(brief: Brief, config: BriefsConfig, models: dict[str, dict[str, Any]]
+                   ) -> dict[str, Any]:
+    """The JSON written to `briefs/<article_id>.json`."""
+    article = brief.article
+    source = article.source.as_dict()
+    if article.url:
+        source["url"] = article.url
+    if article.published:
+        source["published"] = article.published
+    return {
+        "article_id": article.article_id,
+        "source": source,
+        "title": brief.titles,
+        "source_language": article.language,
+        "summaries": brief.summaries,
+        "chunks": brief.chunks,
+        "truncated": False,  # inputs are chunked, never cut; an input that cannot fit fails
+        "models": models,
+        "generation": config.generation.model_dump(),
+        "config_hash": config.config_hash(),
+        "created_at": now_iso(),
+        "timings_ms": brief.timings_ms,
+        "warnings": brief.warnings,
+    }
+
+
+def digest_markdown(lang: str, briefs: list[Brief], run_id: str) -> str:
+    """Every brief of the run in one language, as Markdown."""
+    lines = [f"# Briefs ({lang})", "", f"Run {run_id}, {len(briefs)} briefs.", ""]
+    for brief in briefs:
+        title = brief.titles.get(lang, "").replace("\n", " ")
+        lines += [f"## {_markdown_escape(title)}", "",
+                  _markdown_escape(brief.summaries.get(lang, "")), "",
+                  f"<sub>{brief.article_id} · {_markdown_escape(brief.article.source.uri)}</sub>",
+                  ""]
+    return "\n".join(lines)
+
+
+def _markdown_escape(text: str) -> str:
+    """Neutralise Markdown and raw HTML in article text."""
+    return html.escape(text, quote=False).replace("\\", "\\\\").replace("*", "\\*").replace(
+        "_", "\\_").replace("#", "\\#").replace("[", "\\[").replace("`", "\\`")
+
+
+def digest_html(lang: str, briefs: list[Brief], run_id: str) -> str:
+    """Every brief of the run in one language, as a standalone HTML page; all text escaped."""
+    esc = html.escape
+    items = "\n".join(
+        f'<article id="{esc(b.article_id)}"><h2>{esc(b.titles.get(lang, ""))}</h2>\n'
+        f"<p>{esc(b.summaries.get(lang, ''))}</p>\n"
+        f"<p class=\"source\">{esc(b.article.source.uri)}</p></article>"
+        for b in briefs
+    )
+    return (f'<!doctype html>\n<html lang="{esc(lang)}"><head><meta charset="utf-8">'
+            f"<title>Briefs ({esc(lang)})</title></head>\n<body>\n<h1>Briefs ({esc(lang)})</h1>\n"
+            f"<p>Run {esc(run_id)}, {len(briefs)} briefs.</p>\n{items}\n</body></html>\n")
+
+
+def manifest_document(run_id: str, started_at: str, parameters: dict[str, Any],
+                      briefs: list[Brief], failures: list[Failure]) -> dict[str, Any]:
+    """The run's manifest: parameters, counts, and one entry per article or input object."""
+    entries = [{"article_id": b.article_id, "source": b.article.source.uri,
+                "status": "succeeded"} for b in briefs]
+    entries += [f.manifest_entry() for f in failures]
+    entries.sort(key=lambda e: e["source"])
+    statuses = [e["status"] for e in entries]
+    return {
+        "run_id": run_id,
+        "started_at": started_at,
+        "ended_at": now_iso(),
+        "parameters": parameters,
+        "counts": {"total": len(entries), "succeeded": statuses.count("succeeded"),
+                   "failed": statuses.count("failed"), "skipped": statuses.count("skipped")},
+        "articles": entries,
+    }

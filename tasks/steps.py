@@ -1,0 +1,137 @@
+"""Prefect tasks: thin wrappers around the plain pipeline steps, one task run per batch.
+
+Storage tasks retry transient faults (throttling, 5xx, dropped connections) with exponential
+backoff and jitter; permanent faults fail at once with the bucket and key in the message.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from tasks import pipeline
+from tasks.config import BriefsConfig
+from tasks.records import Article, Brief, Failure
+from tasks.render import digest_html, digest_markdown, manifest_document, to_json_bytes
+from tasks.storage import ObjectInfo, is_transient, open_store
+
+RETRY_DELAYS = exponential_backoff(backoff_factor=2)  # 2, 4, 8 s, each with jitter
+
+
+def retry_if_transient(task, task_run, state) -> bool:
+    """Retry only faults that may pass; a permanent error fails fast."""
+    try:
+        state.result()
+    except Exception as exc:
+        return is_transient(exc)
+    return False
+
+
+COMMON = dict(cache_policy=NO_CACHE, persist_result=False)
+STORAGE = dict(COMMON, retries=3, retry_delay_seconds=RETRY_DELAYS, retry_jitter_factor=0.5,
+               retry_condition_fn=retry_if_transient)
+
+
+def _ids(items: list[Article | Brief | Failure]) -> str:
+    ids = [item.article_id for item in items]
+    return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+
+@task(name="load-models", **COMMON)
+def load_models(config: BriefsConfig) -> dict[str, dict[str, Any]]:
+    """Load every model of the run once, before any article is read."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    loaded = pipeline.load_all_models(config)
+    for role, model in loaded.items():
+        logger.info("%s: %s (revision %s) on %s, window %d tokens", role, model.model_id,
+                    model.revision, model.device, model.max_input_tokens)
+    logger.info("loaded %d models in %.1f s", len(loaded), time.perf_counter() - started)
+    return pipeline.model_versions(loaded)
+
+
+@task(name="list-articles", **STORAGE)
+def list_articles(source: str) -> list[ObjectInfo]:
+    """List every object under the source folder or prefix."""
+    objects = open_store(source).list()
+    get_run_logger().info("found %d objects under %s", len(objects), source)
+    return objects
+
+
+@task(name="read-articles", task_run_name="read-articles {batch}", **STORAGE)
+def read_articles(source: str, objects: list[ObjectInfo], config: BriefsConfig,
+                  batch: str) -> list[Article | Failure]:
+    """Read and parse a batch of objects; detect each article's language."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    items = pipeline.read_articles(open_store(source), objects, config)
+    for failure in (i for i in items if isinstance(i, Failure)):
+        logger.warning("article %s (%s) failed: %s", failure.article_id, failure.uri,
+                       failure.reason)
+    logger.info("batch %s: %d objects → %d articles (%s) in %.2f s", batch, len(objects),
+                len(items), _ids(items), time.perf_counter() - started)
+    return items
+
+
+@task(name="summarise", task_run_name="summarise {batch}", **COMMON)
+def summarise(articles: list[Article], config: BriefsConfig, batch: str) -> list[Brief | Failure]:
+    """Summarise a batch of articles (long ones in chunks)."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    results = pipeline.summarise_articles(articles, config)
+    _log_results(logger, "summarise", batch, results, started)
+    return results
+
+
+@task(name="translate", task_run_name="translate {batch}", **COMMON)
+def translate(briefs: list[Brief], config: BriefsConfig, batch: str) -> list[Brief | Failure]:
+    """Translate a batch of summaries and titles into every configured language."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    results = pipeline.translate_briefs(briefs, config)
+    _log_results(logger, f"translate to {','.join(config.languages)}", batch, results, started)
+    return results
+
+
+@task(name="write-briefs", task_run_name="write-briefs {batch}", **STORAGE)
+def write_briefs(dest: str, briefs: list[Brief], config: BriefsConfig,
+                 models: dict[str, dict[str, Any]], batch: str) -> list[str]:
+    """Write a batch of briefs, each as one whole JSON object."""
+    started = time.perf_counter()
+    keys = pipeline.write_briefs(open_store(dest), briefs, config, models)
+    get_run_logger().info("batch %s: wrote %d briefs (%s) in %.2f s", batch, len(keys),
+                          _ids(briefs), time.perf_counter() - started)
+    return keys
+
+
+@task(name="write-digests-and-manifest", **STORAGE)
+def write_digests_and_manifest(dest: str, languages: list[str], briefs: list[Brief],
+                               failures: list[Failure], run_id: str, started_at: str,
+                               parameters: dict[str, Any]) -> dict[str, Any]:
+    """Write one digest per language (Markdown and HTML) and the run's manifest."""
+    store = open_store(dest)
+    all_languages = list(dict.fromkeys(["en", *languages]))
+    for lang in all_languages:
+        in_lang = [b for b in briefs if lang in b.summaries]
+        store.write(f"digests/{lang}.md", digest_markdown(lang, in_lang, run_id).encode(),
+                    "text/markdown; charset=utf-8")
+        store.write(f"digests/{lang}.html", digest_html(lang, in_lang, run_id).encode(),
+                    "text/html; charset=utf-8")
+    manifest = manifest_document(run_id, started_at, parameters, briefs, failures)
+    store.write("manifest.json", to_json_bytes(manifest), "application/json")
+    get_run_logger().info("wrote digests for %s and the manifest: %s", ", ".join(all_languages),
+                          manifest["counts"])
+    return manifest
+
+
+def _log_results(logger, step: str, batch: str, results: list[Brief | Failure],
+                 started: float) -> None:
+    failures = [r for r in results if isinstance(r, Failure)]
+    for failure in failures:
+        logger.warning("article %s failed: %s", failure.article_id, failure.reason)
+    logger.info("batch %s: %s %d articles (%s), %d failed, in %.2f s", batch, step,
+                len(results), _ids(results), len(failures), time.perf_counter() - started)

@@ -1,0 +1,178 @@
+"""Where articles come from and briefs go: a local folder or an S3 prefix, one small interface.
+
+S3 endpoint, region and credentials come from boto3's own chain (`AWS_ENDPOINT_URL`,
+`AWS_PROFILE`, environment keys, instance roles), so the same code talks to AWS, MinIO or
+any S3-compatible store. Objects are always written whole.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+from urllib.parse import urlparse
+
+TRANSIENT_S3_CODES = {
+    "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
+    "InternalError", "ServiceUnavailable", "503", "500", "502", "504",
+}
+S3_MAX_ATTEMPTS = 4  # botocore's own retries (standard mode, backoff with jitter)
+
+
+class StorageError(RuntimeError):
+    """A storage operation that failed; the message names the bucket or folder and the key."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str  # relative to the store's root, '/'-separated
+    size: int
+    etag: str | None = None
+
+
+class Store(Protocol):
+    uri: str
+
+    def list(self) -> list[ObjectInfo]: ...
+    def read(self, key: str) -> bytes: ...
+    def write(self, key: str, data: bytes, content_type: str) -> None: ...
+    def uri_of(self, key: str) -> str: ...
+
+
+def open_store(uri: str) -> Store:
+    """A store for `s3://bucket/prefix/` or a local folder path (or `file://` URI)."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise StorageError(f"{uri}: an S3 URI needs a bucket, e.g. s3://news-in/2026-11-27/")
+        return S3Store(parsed.netloc, parsed.path.lstrip("/"))
+    if parsed.scheme in ("", "file"):
+        return LocalStore(Path(parsed.path if parsed.scheme == "file" else uri))
+    raise StorageError(f"{uri}: unsupported scheme {parsed.scheme!r}; use a folder or s3://")
+
+
+def safe_relative_key(key: str) -> str:
+    """Refuse keys that would escape the store's root (absolute, `..`, empty parts)."""
+    parts = PurePosixPath(key).parts
+    if not parts or key.startswith("/") or any(p in ("..", ".", "") for p in parts):
+        raise StorageError(f"unsafe object key {key!r}")
+    return key
+
+
+class LocalStore:
+    """A local folder; writes go through a temporary file and an atomic rename."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.expanduser().resolve()
+        self.uri = str(self.root)
+
+    def uri_of(self, key: str) -> str:
+        return str(self.root / key)
+
+    def list(self) -> list[ObjectInfo]:
+        if not self.root.exists():
+            raise StorageError(f"{self.root}: no such folder")
+        found = []
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                key = path.relative_to(self.root).as_posix()
+                found.append(ObjectInfo(key, path.stat().st_size))
+        return found
+
+    def read(self, key: str) -> bytes:
+        try:
+            return (self.root / safe_relative_key(key)).read_bytes()
+        except OSError as exc:
+            raise StorageError(f"{self.uri_of(key)}: {exc.strerror or exc}") from exc
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        target = self.root / safe_relative_key(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name[:50]}.", dir=target.parent)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+class S3Store:
+    """An S3 prefix through boto3, with botocore's standard retry mode for transient errors."""
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        self.uri = f"s3://{bucket}/{self.prefix}"
+        self.client = boto3.client("s3", config=Config(
+            retries={"mode": "standard", "max_attempts": S3_MAX_ATTEMPTS},
+            connect_timeout=10, read_timeout=60,
+        ))
+
+    def uri_of(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+    def list(self) -> list[ObjectInfo]:
+        found = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(self.prefix):]
+                    if key and not key.endswith("/"):
+                        found.append(ObjectInfo(key, item["Size"], item.get("ETag", "").strip('"')))
+        except Exception as exc:
+            raise as_storage_error(exc, self.uri) from exc
+        return found
+
+    def read(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+        except Exception as exc:
+            raise as_storage_error(exc, self.uri_of(key)) from exc
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + safe_relative_key(key),
+                                   Body=data, ContentType=content_type)
+        except Exception as exc:
+            raise as_storage_error(exc, self.uri_of(key)) from exc
+
+
+def as_storage_error(exc: Exception, where: str) -> Exception:
+    """Name the object in a botocore error and tell transient faults from permanent ones."""
+    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "?"))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        transient = code in TRANSIENT_S3_CODES or status >= 500
+        return StorageError(f"{where}: {code}: {error.get('Message', exc)}", transient=transient)
+    if isinstance(exc, NoCredentialsError):
+        return StorageError(f"{where}: no AWS credentials found (set AWS_PROFILE or keys)")
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return StorageError(f"{where}: {exc}", transient=True)
+    if isinstance(exc, BotoCoreError):
+        return StorageError(f"{where}: {exc}")
+    return exc
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the same storage call may succeed (throttling, 5xx, network)."""
+    return isinstance(exc, StorageError) and exc.transient
