@@ -40,7 +40,8 @@ class LoadedModel:
         """Input length of each text in tokens, special tokens included."""
         if not texts:
             return []
-        return [len(ids) for ids in self.tokenizer(texts, truncation=False)["input_ids"]]
+        encoded = self.tokenizer(texts, truncation=False, verbose=False)  # lengths are checked
+        return [len(ids) for ids in encoded["input_ids"]]
 
 
 def pick_device(setting: str) -> str:

@@ -18,7 +18,7 @@ TRANSIENT_S3_CODES = {
     "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
     "InternalError", "ServiceUnavailable", "503", "500", "502", "504",
 }
-S3_MAX_ATTEMPTS = 4  # botocore's own retries (standard mode, backoff with jitter)
+S3_MAX_ATTEMPTS = 4  # attempts per call, first one included (botocore standard mode)
 
 
 class StorageError(RuntimeError):
@@ -118,7 +118,7 @@ class S3Store:
         self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         self.uri = f"s3://{bucket}/{self.prefix}"
         self.client = boto3.client("s3", config=Config(
-            retries={"mode": "standard", "max_attempts": S3_MAX_ATTEMPTS},
+            retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
             connect_timeout=10, read_timeout=60,
         ))
 

@@ -21,6 +21,7 @@ os.environ.update({
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "tasks,transformers,botocore",
     "HF_HUB_OFFLINE": "1",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # plain-module tests log too
 })
 os.environ.setdefault("BRIEFS_CACHE_DIR", str(Path(_home) / "models"))
 for name in list(os.environ):  # configuration comes from the tests, not the caller's shell

@@ -1,0 +1,37 @@
+# briefs: `make demo` runs the flow over seeds/ into ./out; `make test` runs the test suite.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+MODELS  ?= default
+SOURCE  ?= seeds
+DEST    ?= out
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+
+.PHONY: setup demo test lint lock clean
+
+setup: $(VENV)/.installed
+
+# torch first, pinned: the CPU build (an unpinned torch pulls a CUDA build of several GB).
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/briefs run $(SOURCE) $(DEST) --models $(MODELS)
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+lock: setup
+	{ echo "# Pinned dependency set: 'pip install -c constraints.txt' (an unpinned resolve backtracks for minutes)."; \
+	  echo "# Regenerate: make lock"; \
+	  $(PY) -m pip freeze --exclude-editable | grep -v '^torch=='; echo "torch==2.13.0"; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) $(DEST) .pytest_cache

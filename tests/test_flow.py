@@ -1,0 +1,149 @@
+"""End to end: the `briefs` flow and CLI on a real Prefect API, moto S3 over HTTP, tiny models."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.briefs_flow import briefs
+from tasks.storage import S3_MAX_ATTEMPTS
+from tests.conftest import SEEDS, corpus_or_skip
+from tests.corpus_sample import article_count, mixed_objects
+from tests.test_storage import FailingS3
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+RUN_DATE = "2026-11-27"
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """`briefs run ...` in its own process, against the session's Prefect API."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stdout + done.stderr
+
+
+def s3_objects(s3, bucket: str, prefix: str) -> dict[str, bytes]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    return {key[len(prefix):]: s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            for key in keys}
+
+
+def check_briefs(briefs: dict[str, dict], languages: list[str]) -> None:
+    for name, brief in briefs.items():
+        assert name == f"{brief['article_id']}.json"
+        for lang in ["en", *languages]:
+            assert brief["summaries"][lang].strip(), (name, lang)
+            assert brief["title"][lang].strip(), (name, lang)
+        assert brief["source_language"] == "en" and brief["truncated"] is False
+        assert brief["chunks"] >= 1 and len(brief["config_hash"]) == 16
+        assert set(brief["models"]) == {"summarizer", *(f"translator_{x}" for x in languages)}
+        assert any("random weights" in w for w in brief["warnings"])
+
+
+def test_thirty_corpus_articles_from_s3_to_s3(s3):
+    corpus = corpus_or_skip()
+    objects = mixed_objects(corpus, {"txt": 8, "json": 7, "jsonl": 8, "html": 7})
+    assert article_count(objects) == 30
+    for bucket in ("news-in", "news-out"):
+        s3.create_bucket(Bucket=bucket)
+    for key, data in objects.items():
+        s3.put_object(Bucket="news-in", Key=f"{RUN_DATE}/{key}", Body=data)
+
+    code, output = run_cli(f"s3://news-in/{RUN_DATE}/", f"s3://news-out/{RUN_DATE}/",
+                           "--languages", "de,fr", "--models", "tiny")
+
+    assert code == 0, output
+    written = s3_objects(s3, "news-out", f"{RUN_DATE}/")
+    briefs = {k.removeprefix("briefs/"): json.loads(v) for k, v in written.items()
+              if k.startswith("briefs/")}
+    assert len(briefs) == 30
+    check_briefs(briefs, ["de", "fr"])
+    assert sorted(k for k in written if k.startswith("digests/")) == [
+        f"digests/{lang}.{ext}" for lang in ("de", "en", "fr") for ext in ("html", "md")]
+    manifest = json.loads(written["manifest.json"])
+    assert manifest["counts"] == {"total": 30, "succeeded": 30, "failed": 0, "skipped": 0}
+    assert {a["status"] for a in manifest["articles"]} == {"succeeded"}
+    inputs_after = s3_objects(s3, "news-in", f"{RUN_DATE}/")
+    assert inputs_after == objects  # inputs are only read
+
+
+def test_local_folder_every_format_with_failures_recorded(tmp_path):
+    corpus = corpus_or_skip()
+    source, dest = tmp_path / "in", tmp_path / "out"
+    objects = mixed_objects(corpus, {"txt": 1, "md": 1, "json": 1, "jsonl": 2, "html": 1})
+    seed = next(SEEDS.glob("*.txt"))
+    objects[seed.name] = seed.read_bytes()
+    objects["hostile.json"] = json.dumps({
+        "title": "<script>alert('x')</script> & friends",
+        "body": "<b>Bold</b> claims " + corpus.joinpath("summaries.jsonl").read_text()[:1500],
+    }).encode()
+    objects["empty.txt"] = b""
+    objects["notes.csv"] = b"a,b\n1,2\n"
+    for key, data in objects.items():
+        (source / key).parent.mkdir(parents=True, exist_ok=True)
+        (source / key).write_bytes(data)
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in source.rglob("*")
+              if p.is_file()}
+
+    code, output = run_cli(str(source), str(dest), "--languages", "de", "--models", "tiny")
+
+    assert code == 2, output  # some failed, the rest written
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["counts"] == {"total": 10, "succeeded": 8, "failed": 1, "skipped": 1}
+    by_status = {a["status"]: a for a in manifest["articles"] if a["status"] != "succeeded"}
+    assert "empty article" in by_status["failed"]["reason"]
+    assert by_status["failed"]["source"].endswith("empty.txt")
+    assert "unsupported file type" in by_status["skipped"]["reason"]
+    briefs = {p.name: json.loads(p.read_text()) for p in (dest / "briefs").glob("*.json")}
+    assert len(briefs) == 8
+    check_briefs(briefs, ["de"])
+    seed_brief = next(b for b in briefs.values() if b["source"]["key"] == seed.name)
+    assert seed_brief["chunks"] > 1 and seed_brief["truncated"] is False
+    html_digest = (dest / "digests" / "en.html").read_text()
+    assert "<script>" not in html_digest and "<b>" not in html_digest
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; friends" in html_digest
+    assert "<script>" not in (dest / "digests" / "en.md").read_text()
+    assert not list(dest.rglob(".*"))  # no temporary files left behind
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in source.rglob("*")
+             if p.is_file()}
+    assert after == before
+
+
+def test_s3_faults_beyond_botocore_retries_are_retried_by_the_task(s3):
+    corpus = corpus_or_skip()
+    s3.create_bucket(Bucket="flaky-in")
+    s3.create_bucket(Bucket="flaky-out")
+    for key, data in mixed_objects(corpus, {"txt": 2}).items():
+        s3.put_object(Bucket="flaky-in", Key=key, Body=data)
+    with FailingS3(times=S3_MAX_ATTEMPTS) as fault:  # exhausts botocore's attempts once
+        state = briefs("s3://flaky-in/", "s3://flaky-out/", languages=["de"], models="tiny",
+                       return_state=True)
+    assert fault.failed == S3_MAX_ATTEMPTS
+    assert state.is_completed(), state.message
+    manifest = json.loads(s3.get_object(Bucket="flaky-out", Key="manifest.json")["Body"].read())
+    assert manifest["counts"]["succeeded"] == 2
+
+
+def test_a_missing_bucket_fails_the_run_with_its_name(s3, tmp_path: Path):
+    code, output = run_cli("s3://no-such-news-bucket/x/", str(tmp_path / "out"),
+                           "--languages", "de", "--models", "tiny")
+    assert code == 1
+    assert "NoSuchBucket" in output and "s3://no-such-news-bucket/x/" in output
+
+
+def test_a_bad_configuration_fails_before_the_run(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("languages: [de]\nmodels: {summarizer: {id: s}, translators: {default: "
+                   "{id: t}}}\nbatching: {max_tokenz: 1}\n")
+    code, output = run_cli(str(SEEDS), str(tmp_path / "out"), "--config", str(bad))
+    assert code == 1 and "batching.max_tokenz" in output

@@ -1,0 +1,85 @@
+"""Real `generate` calls on the tiny models: batching, ordering, chunking, no truncation.
+
+The tiny models have random weights: these tests check mechanics, never quality.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tasks.generate import generate_texts, plan_batches
+from tasks.summarise import chunk_text, summarise_texts
+from tasks.text import pack_chunks, split_sentences
+from tasks.translate import translate_texts
+from tests.conftest import SEEDS, corpus_or_skip
+from tests.corpus_sample import summaries
+
+GREEDY = {"num_beams": 1, "max_new_tokens": 12, "min_new_tokens": 4}
+
+
+@pytest.fixture(scope="module")
+def sentences() -> list[str]:
+    rows = summaries(corpus_or_skip(), 8)
+    return [s for row in rows for s in split_sentences(row["article"])[:3]]
+
+
+def test_plan_batches_respects_the_budget_and_covers_every_input():
+    lengths = [5, 300, 17, 120, 120, 64, 1, 250]
+    batches = plan_batches(lengths, max_tokens=400)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert max(lengths[i] for i in batch) * len(batch) <= 400 or len(batch) == 1
+
+
+def test_batched_and_one_by_one_greedy_outputs_are_identical(summarizer, sentences):
+    batched = generate_texts(summarizer, sentences, GREEDY, max_tokens=2048)
+    single = [generate_texts(summarizer, [s], GREEDY, max_tokens=2048)[0] for s in sentences]
+    assert all(isinstance(out, str) and out for out in batched)
+    assert batched == single
+    assert len(set(batched)) > 1  # outputs depend on the input, so order mistakes would show
+
+
+def test_results_come_back_in_input_order(translator_de, sentences):
+    forward = generate_texts(translator_de, sentences, GREEDY, max_tokens=1024)
+    backward = generate_texts(translator_de, sentences[::-1], GREEDY, max_tokens=1024)
+    assert forward == backward[::-1]
+
+
+def test_an_input_over_the_window_is_refused_not_truncated(summarizer):
+    too_long = "word " * (summarizer.max_input_tokens * 2)
+    [result] = generate_texts(summarizer, [too_long], GREEDY, max_tokens=100_000)
+    assert isinstance(result, ValueError) and "exceed" in str(result)
+
+
+def test_chunks_fit_the_window_and_keep_every_word(summarizer):
+    text = next(SEEDS.glob("*.txt")).read_text()
+    chunks = chunk_text(summarizer, text)
+    assert len(chunks) > 1
+    assert max(summarizer.count_tokens(chunks)) <= summarizer.max_input_tokens
+    assert Counter(" ".join(chunks).split()) == Counter(text.split())
+
+
+def test_an_overlong_sentence_is_split_at_words_not_dropped(summarizer):
+    sentence = " ".join(f"word{i}" for i in range(400)) + "."
+    chunks = pack_chunks([sentence], summarizer.count_tokens, 64)
+    assert len(chunks) > 1 and max(summarizer.count_tokens(chunks)) <= 64
+    assert " ".join(chunks).split() == sentence.split()
+
+
+def test_a_long_article_is_summarised_in_chunks(summarizer):
+    seed = next(SEEDS.glob("*.txt")).read_text()
+    short = "The council approved the budget on Monday. Schools get more money."
+    results = summarise_texts(summarizer, [seed, short], GREEDY, max_tokens=4096)
+    long_summary, short_summary = results
+    assert long_summary.chunks > 1 and long_summary.rounds >= 2 and long_summary.text
+    assert short_summary.chunks == 1 and short_summary.rounds == 1 and short_summary.text
+
+
+def test_translation_as_one_unit_or_by_sentences(translator_de):
+    short = "The council approved the budget on Monday."
+    long = " ".join([short] * 80)  # well over the tiny model's 256-token window
+    one, split, empty = translate_texts(translator_de, [short, long, ""], GREEDY, 4096)
+    assert one and empty == ""
+    assert isinstance(split, str) and len(split.split()) > len(one.split())

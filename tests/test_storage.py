@@ -1,0 +1,113 @@
+"""Storage over a real S3 endpoint (moto's server over HTTP) and a local folder."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from tasks.storage import S3_MAX_ATTEMPTS, LocalStore, StorageError, open_store
+
+
+class FailingS3:
+    """A botocore hook that answers the first `times` matching requests with 503 SlowDown."""
+
+    def __init__(self, times: int, operation: str = "GetObject") -> None:
+        self.left = times
+        self.event = f"before-send.s3.{operation}"
+        self.failed = 0
+
+    def __call__(self, request, **_):
+        if self.left <= 0:
+            return None
+        self.left -= 1
+        self.failed += 1
+        body = b"<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
+        return AWSResponse(request.url, 503, {}, _Raw(body))
+
+    def __enter__(self):
+        boto3.setup_default_session()
+        boto3.DEFAULT_SESSION.events.register(self.event, self)
+        return self
+
+    def __exit__(self, *exc):
+        boto3.DEFAULT_SESSION.events.unregister(self.event, self)
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_):
+        yield self.body
+
+
+@pytest.fixture
+def bucket(s3, request) -> str:
+    name = request.node.name.lower().replace("_", "-")[:50]
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def test_s3_list_read_write(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="in/a.txt", Body=b"alpha")
+    s3.put_object(Bucket=bucket, Key="in/sub/b.json", Body=b"{}")
+    s3.put_object(Bucket=bucket, Key="other/c.txt", Body=b"not mine")
+    store = open_store(f"s3://{bucket}/in/")
+    listed = store.list()
+    assert [(o.key, o.size) for o in listed] == [("a.txt", 5), ("sub/b.json", 2)]
+    assert all(o.etag for o in listed)
+    assert store.read("a.txt") == b"alpha"
+    store.write("briefs/x.json", b'{"ok": true}', "application/json")
+    written = s3.get_object(Bucket=bucket, Key="in/briefs/x.json")
+    assert written["Body"].read() == b'{"ok": true}'
+    assert written["ContentType"] == "application/json"
+
+
+def test_a_transient_503_is_retried_by_botocore(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a.txt", Body=b"alpha")
+    with FailingS3(times=1) as fault:
+        store = open_store(f"s3://{bucket}/")
+        assert store.read("a.txt") == b"alpha"
+    assert fault.failed == 1
+
+
+def test_503s_beyond_botocore_retries_surface_as_transient(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a.txt", Body=b"alpha")
+    with FailingS3(times=S3_MAX_ATTEMPTS):
+        store = open_store(f"s3://{bucket}/")
+        with pytest.raises(StorageError) as caught:
+            store.read("a.txt")
+    assert caught.value.transient and "SlowDown" in str(caught.value)
+    assert f"s3://{bucket}/a.txt" in str(caught.value)
+
+
+@pytest.mark.parametrize(("uri", "key", "code"), [
+    ("s3://no-such-bucket-here/in/", "a.txt", "NoSuchBucket"),
+    (None, "missing.txt", "NoSuchKey"),
+])
+def test_permanent_errors_fail_fast_naming_bucket_and_key(s3, bucket, uri, key, code):
+    store = open_store(uri or f"s3://{bucket}/in/")
+    with pytest.raises(StorageError) as caught:
+        store.read(key)
+    assert not caught.value.transient
+    assert code in str(caught.value) and store.uri_of(key) in str(caught.value)
+
+
+def test_local_writes_are_whole_and_leave_no_temporary_files(tmp_path):
+    store = LocalStore(tmp_path / "out")
+    store.write("briefs/a.json", b"1" * 10_000, "application/json")
+    store.write("briefs/a.json", b"2", "application/json")
+    assert (tmp_path / "out/briefs/a.json").read_bytes() == b"2"
+    assert [p.name for p in (tmp_path / "out/briefs").iterdir()] == ["a.json"]
+
+
+@pytest.mark.parametrize("key", ["../escape.json", "/abs.json", "a/../../b.json", ""])
+def test_keys_cannot_escape_the_destination(tmp_path, key):
+    with pytest.raises(StorageError, match="unsafe object key"):
+        LocalStore(tmp_path).write(key, b"x", "text/plain")
+
+
+def test_unknown_scheme_is_a_clear_error():
+    with pytest.raises(StorageError, match="unsupported scheme 'gs'"):
+        open_store("gs://bucket/x/")
