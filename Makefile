@@ -7,7 +7,7 @@ DEST    ?= out
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: setup demo test lint lock clean
+.PHONY: setup demo test bench lint lock clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Speed and memory of the real architectures (random weights, fixed output lengths).
+bench: setup
+	$(PY) benchmarks/throughput.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
