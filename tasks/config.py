@@ -68,18 +68,17 @@ class ModelsConfig(Strict):
         return ref.model_copy(update={"id": ref.id.replace("{lang}", lang)})
 
 
-class SummaryGeneration(Strict):
-    num_beams: int = Field(4, ge=1)
+class TranslationGeneration(Strict):
+    """`generate` settings; a setting left out (null) takes the model's generation config."""
+
+    num_beams: int | None = Field(None, ge=1)
     min_new_tokens: int | None = Field(None, ge=0)
-    max_new_tokens: int = Field(142, ge=1)
+    max_new_tokens: int | None = Field(None, ge=1)
+
+
+class SummaryGeneration(TranslationGeneration):
     no_repeat_ngram_size: int | None = Field(None, ge=0)
     length_penalty: float | None = None
-
-
-class TranslationGeneration(Strict):
-    num_beams: int = Field(4, ge=1)
-    min_new_tokens: int | None = Field(None, ge=0)
-    max_new_tokens: int = Field(256, ge=1)
 
 
 class GenerationConfig(Strict):

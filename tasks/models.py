@@ -36,6 +36,12 @@ class LoadedModel:
     def random_weights(self) -> bool:
         return is_tiny(self.model_id)
 
+    def effective_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The `generate` settings in force: the config's, else the model's own defaults."""
+        defaults = self.model.generation_config
+        return {name: value if value is not None else getattr(defaults, name, None)
+                for name, value in settings.items()}
+
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Input length of each text in tokens, special tokens included."""
         if not texts:

@@ -102,6 +102,7 @@ def summarise_articles(articles: list[Article], config: BriefsConfig) -> list[Br
             brief.titles[article.language] = article.title
             brief.summaries[article.language] = summary.text
             brief.timings_ms.update(parse=article.parse_ms, summarise=spent)
+            brief.generation["summary"] = loaded.effective_settings(settings)
             if loaded.random_weights:
                 brief.warnings.append(f"{loaded.model_id} has random weights: its output is "
                                       "gibberish, for tests only")
@@ -133,6 +134,7 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
             brief.summaries[lang] = str(summary)
             brief.titles[lang] = str(title)
             brief.timings_ms[f"translate_{lang}"] = shares[position]
+            brief.generation[f"translation_{lang}"] = loaded.effective_settings(settings)
             if loaded.random_weights and not any(loaded.model_id in w for w in brief.warnings):
                 brief.warnings.append(f"{loaded.model_id} has random weights: its output is "
                                       "gibberish, for tests only")

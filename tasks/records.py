@@ -59,6 +59,7 @@ class Brief:
     summaries: dict[str, str] = field(default_factory=dict)
     timings_ms: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    generation: dict[str, dict[str, Any]] = field(default_factory=dict)  # step → settings used
 
     @property
     def article_id(self) -> str:

@@ -37,7 +37,7 @@ def brief_document(brief: Brief, config: BriefsConfig, models: dict[str, dict[st
         "chunks": brief.chunks,
         "truncated": False,  # inputs are chunked, never cut; an input that cannot fit fails
         "models": models,
-        "generation": config.generation.model_dump(),
+        "generation": brief.generation,
         "config_hash": config.config_hash(),
         "created_at": now_iso(),
         "timings_ms": brief.timings_ms,

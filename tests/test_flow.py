@@ -38,6 +38,29 @@ def s3_objects(s3, bucket: str, prefix: str) -> dict[str, bytes]:
             for key in keys}
 
 
+def run_logs(flow_run_id) -> list[str]:
+    """The flow run's log lines as the Prefect UI shows them (`task run name: message`)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all()
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(
+                any_=[flow_run_id])))
+            names = {}
+            for log in logs:
+                if log.task_run_id and log.task_run_id not in names:
+                    names[log.task_run_id] = (await client.read_task_run(log.task_run_id)).name
+            return [f"{names.get(log.task_run_id, 'flow')}: {log.message}" for log in logs]
+
+    return asyncio.run(read())
+
+
 def check_briefs(briefs: dict[str, dict], languages: list[str]) -> None:
     for name, brief in briefs.items():
         assert name == f"{brief['article_id']}.json"
@@ -132,6 +155,12 @@ def test_s3_faults_beyond_botocore_retries_are_retried_by_the_task(s3):
     assert state.is_completed(), state.message
     manifest = json.loads(s3.get_object(Bucket="flaky-out", Key="manifest.json")["Body"].read())
     assert manifest["counts"]["succeeded"] == 2
+    logs = run_logs(state.state_details.flow_run_id)
+    assert any(line.startswith("read-articles 1/1: ") and "Retry 1/3" in line for line in logs)
+    ids = [a["article_id"] for a in manifest["articles"]]
+    for task_name in ("read-articles 1/1", "summarise 1/1", "translate 1/1", "write-briefs 1/1"):
+        lines = [line for line in logs if line.startswith(f"{task_name}: batch 1/1")]
+        assert lines and all(i in lines[0] for i in ids), (task_name, logs)
 
 
 def test_a_missing_bucket_fails_the_run_with_its_name(s3, tmp_path: Path):
