@@ -9,18 +9,23 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from tasks.articles import article_id_for, input_format
-from tasks.config import load_config
+from tasks.config import BriefsConfig, load_config
+from tasks.pipeline import drop_duplicates
 from tasks.records import Article, Brief, Failure
 from tasks.render import now_iso
 from tasks.steps import (
     list_articles,
+    list_existing_briefs,
     load_models,
     read_articles,
+    reuse_briefs,
     summarise,
     translate,
     write_briefs,
     write_digests_and_manifest,
 )
+
+ALREADY_BRIEFED = "already briefed: unchanged content under the same configuration"
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
@@ -52,32 +57,38 @@ def briefs(
     logger.info("run %s: %s → %s, languages %s, config %s", run_id, source, dest,
                 ",".join(settings.languages), settings.config_hash())
     versions = load_models(settings)
-
+    existing = list_existing_briefs(dest)
     objects = list_articles(source)
-    failures = [_object_failure(source, o.key, "unsupported file type", "skipped")
-                for o in objects if input_format(o.key) is None]
+
+    unbriefed = [_object_failure(source, o.key, "unsupported file type", "skipped")
+                 for o in objects if input_format(o.key) is None]
     supported = [o for o in objects if input_format(o.key) is not None]
-    written: list[Brief] = []
-    batches = _chunks(supported, settings.batching.articles_per_task)
+    written: list[dict[str, Any]] = []
+    reused: list[dict[str, Any]] = []
+    seen: dict[str, Article] = {}
+    size = settings.batching.articles_per_task
+    batches = _chunks(supported, size)
     for number, objects_batch in enumerate(batches, start=1):
         label = f"{number}/{len(batches)}"
         try:
             items = read_articles(source, objects_batch, settings, batch=label)
         except Exception as exc:  # retries exhausted or permanent: the whole batch fails
-            failures += [_object_failure(source, o.key, f"could not be read: {exc}")
-                         for o in objects_batch]
+            unbriefed += [_object_failure(source, o.key, f"could not be read: {exc}")
+                          for o in objects_batch]
             continue
-        failures += [i for i in items if isinstance(i, Failure)]
-        articles = [i for i in items if isinstance(i, Article)]
-        for part, group in enumerate(_chunks(articles, settings.batching.articles_per_task), 1):
-            sub_label = label if len(articles) <= settings.batching.articles_per_task else (
-                f"{label}.{part}")
-            written += _brief_group(group, settings, dest, versions, sub_label, failures)
+        unbriefed += [i for i in items if isinstance(i, Failure)]
+        articles, duplicates = drop_duplicates([i for i in items if isinstance(i, Article)], seen)
+        unbriefed += duplicates
+        groups = _chunks(articles, size)
+        for part, group in enumerate(groups, start=1):
+            group_label = label if len(groups) == 1 else f"{label}.{part}"
+            written += _brief_group(group, settings, dest, versions, existing, group_label,
+                                    reused, unbriefed)
 
     parameters = {"source": source, "dest": dest, "languages": settings.languages,
                   "models": models, "config": config, "config_hash": settings.config_hash()}
-    manifest = write_digests_and_manifest(dest, settings.languages, written, failures, run_id,
-                                          started_at, parameters)
+    manifest = write_digests_and_manifest(dest, settings.languages, written, reused, unbriefed,
+                                          run_id, started_at, parameters)
     counts = manifest["counts"]
     message = (f"{counts['succeeded']} of {counts['total']} briefed, {counts['failed']} failed, "
                f"{counts['skipped']} skipped; manifest at {dest.rstrip('/')}/manifest.json")
@@ -86,23 +97,32 @@ def briefs(
     return Completed(message=message, data=manifest)
 
 
-def _brief_group(group: list[Article], settings, dest: str, versions: dict[str, Any],
-                 label: str, failures: list[Failure]) -> list[Brief]:
-    """Summarise, translate and write one group of articles; record every failure."""
+def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
+                 versions: dict[str, Any], existing: set[str], label: str,
+                 reused: list[dict[str, Any]], unbriefed: list[Failure]) -> list[dict[str, Any]]:
+    """Brief one group of articles: skip unchanged ones, summarise, translate, write.
+
+    Every article that gets no new brief is recorded in `reused` or `unbriefed`.
+    """
     try:
+        if existing:
+            group, earlier = reuse_briefs(dest, group, settings, existing, batch=label)
+            reused += earlier
+            unbriefed += [Failure(d["article_id"], None, d["source"]["uri"], ALREADY_BRIEFED,
+                                  status="skipped") for d in earlier]
+        if not group:
+            return []
         summarised = summarise(group, settings, batch=label)
-        briefs_ok = [b for b in summarised if isinstance(b, Brief)]
-        failures += [b for b in summarised if isinstance(b, Failure)]
-        translated = translate(briefs_ok, settings, batch=label) if briefs_ok else []
+        unbriefed += [b for b in summarised if isinstance(b, Failure)]
+        summaries = [b for b in summarised if isinstance(b, Brief)]
+        translated = translate(summaries, settings, batch=label) if summaries else []
+        unbriefed += [b for b in translated if isinstance(b, Failure)]
         done = [b for b in translated if isinstance(b, Brief)]
-        failures += [b for b in translated if isinstance(b, Failure)]
-        if done:
-            write_briefs(dest, done, settings, versions, batch=label)
-        return done
+        return write_briefs(dest, done, settings, versions, batch=label) if done else []
     except Exception as exc:  # e.g. writes still failing after retries
-        recorded = {f.article_id for f in failures}
-        failures += [Failure(a.article_id, a.source, a.source.uri, f"batch {label} failed: {exc}")
-                     for a in group if a.article_id not in recorded]
+        recorded = {f.article_id for f in unbriefed}
+        unbriefed += [Failure(a.article_id, a.source, a.source.uri, f"batch {label} failed: {exc}")
+                      for a in group if a.article_id not in recorded]
         return []
 
 

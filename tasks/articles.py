@@ -55,15 +55,26 @@ def article_id_for(key: str, line: int | None = None) -> str:
     return f"{slug or 'article'}{suffix}-{digest}"
 
 
-def inflate(data: bytes, limit: int) -> bytes:
-    """Gunzip, refusing output over `limit` bytes (so a gzip bomb fails fast)."""
+RATIO_FLOOR_BYTES = 1_000_000  # small files may compress very well; bombs are big
+
+
+def inflate(data: bytes, limit: int, limit_name: str, max_ratio: int) -> bytes:
+    """Gunzip, stopping as soon as the output passes `limit` bytes or `max_ratio` × the input.
+
+    A gzip bomb fails fast with a reason, never by running out of memory.
+    """
+    by_ratio = max(max_ratio * len(data), RATIO_FLOOR_BYTES)
+    cap = min(limit, by_ratio)
     inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
     try:
-        out = inflater.decompress(data, limit + 1)
+        out = inflater.decompress(data, cap + 1)
     except zlib.error as exc:
         raise ParseError(f"not valid gzip data ({exc})") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise ParseError(f"inflates to more than the {limit}-byte limit (limits.max_article_bytes)")
+    if len(out) > cap or inflater.unconsumed_tail:
+        if cap == limit:
+            raise ParseError(f"inflates to more than the {limit}-byte limit ({limit_name})")
+        raise ParseError(f"inflates more than {max_ratio} times its {len(data)} compressed bytes "
+                         "(limits.max_inflate_ratio): a likely gzip bomb")
     return out
 
 
@@ -97,7 +108,6 @@ def split_title(text: str) -> tuple[str, str]:
 
 def parse_object(raw: RawObject, limits: LimitsConfig) -> list[Article | Failure]:
     """Every article in one input object, or failures that say why not."""
-    max_bytes = limits.max_article_bytes
     fmt = input_format(raw.key)
     whole = Source(uri=raw.uri, key=raw.key, format=fmt or "unknown",
                    sha256=hashlib.sha256(raw.data).hexdigest(), etag=raw.etag)
@@ -106,10 +116,12 @@ def parse_object(raw: RawObject, limits: LimitsConfig) -> list[Article | Failure
         if fmt is None:
             expected = ", ".join(SUPPORTED_SUFFIXES)
             raise ParseError(f"unsupported file type; expected one of {expected} (optionally .gz)")
-        if len(raw.data) > max_bytes:
-            raise ParseError(f"{len(raw.data)} bytes exceed the {max_bytes}-byte limit "
-                             "(limits.max_article_bytes)")
-        data = inflate(raw.data, max_bytes) if raw.key.lower().endswith(".gz") else raw.data
+        limit, limit_name = ((limits.max_object_bytes, "limits.max_object_bytes") if fmt == "jsonl"
+                             else (limits.max_article_bytes, "limits.max_article_bytes"))
+        check_size(len(raw.data), limit, limit_name)
+        data = raw.data
+        if raw.key.lower().endswith(".gz"):
+            data = inflate(raw.data, limit, limit_name, limits.max_inflate_ratio)
         if fmt == "jsonl":
             return _parse_jsonl(raw, data, whole, limits)
         article = _checked(_parse_single(fmt, data, raw, whole), limits)
@@ -117,6 +129,12 @@ def parse_object(raw: RawObject, limits: LimitsConfig) -> list[Article | Failure
         return [Failure(article_id_for(raw.key), whole, raw.uri, str(exc))]
     article.parse_ms = int((time.perf_counter() - started) * 1000)
     return [article]
+
+
+def check_size(size: int, limit: int, limit_name: str) -> None:
+    """Refuse input over a byte limit, naming the limit to raise."""
+    if size > limit:
+        raise ParseError(f"{size} bytes exceed the {limit}-byte limit ({limit_name})")
 
 
 def _parse_single(fmt: str, data: bytes, raw: RawObject, source: Source) -> Article:
@@ -144,6 +162,7 @@ def _parse_jsonl(raw: RawObject, data: bytes, whole: Source, limits: LimitsConfi
                         line=number)
         article_id = article_id_for(raw.key, number)
         try:
+            check_size(len(line.encode()), limits.max_article_bytes, "limits.max_article_bytes")
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -168,10 +187,15 @@ def _from_record(record: object, article_id: str, source: Source) -> Article:
     title = record.get("title")
     language = record.get("language")
     return Article(
-        article_id, source, title.strip() if isinstance(title, str) else "", body.strip(),
-        declared_language=language if isinstance(language, str) else None,
+        article_id, source, _valid_unicode(title) if isinstance(title, str) else "",
+        _valid_unicode(body), declared_language=language if isinstance(language, str) else None,
         url=_optional_str(record.get("url")), published=_optional_str(record.get("published")),
     )
+
+
+def _valid_unicode(text: str) -> str:
+    """JSON may hold lone surrogates (\\ud800): replace them so every output stays valid."""
+    return text.encode("utf-8", "replace").decode("utf-8").strip()
 
 
 def _from_html(html: str, raw: RawObject, source: Source) -> Article:
@@ -198,4 +222,4 @@ def _checked(article: Article, limits: LimitsConfig) -> Article:
 
 
 def _optional_str(value: object) -> str | None:
-    return str(value) if value not in (None, "") else None
+    return _valid_unicode(str(value)) if value not in (None, "") else None

@@ -92,7 +92,11 @@ class BatchingConfig(Strict):
 
 
 class LimitsConfig(Strict):
-    max_article_bytes: int = Field(2_000_000, ge=1, description="per object, also once inflated")
+    max_article_bytes: int = Field(2_000_000, ge=1, description="one article (a JSONL line), "
+                                   "also once inflated")
+    max_object_bytes: int = Field(200_000_000, ge=1, description="one input object (a JSONL "
+                                  "feed), as stored and once inflated")
+    max_inflate_ratio: int = Field(100, ge=1, description="inflated / compressed size of a .gz")
     min_article_words: int = Field(10, ge=1, description="shorter texts are not summarised")
 
 

@@ -7,6 +7,8 @@ are raised instead, for the caller's retries.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -44,6 +46,11 @@ def read_articles(store: Store, objects: list[ObjectInfo], config: BriefsConfig
     results: list[Article | Failure] = []
     for info in objects:
         uri = store.uri_of(info.key)
+        if info.size > config.limits.max_object_bytes:  # refused before it is read
+            results.append(Failure(article_id_for(info.key), None, uri, (
+                f"{info.size} bytes exceed the {config.limits.max_object_bytes}-byte limit "
+                "(limits.max_object_bytes)")))
+            continue
         try:
             data = store.read(info.key)
         except StorageError as exc:
@@ -141,15 +148,67 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
     return [failed.get(b.article_id, b) for b in briefs]
 
 
+def brief_key(article_id: str) -> str:
+    return f"briefs/{article_id}.json"
+
+
 def write_briefs(store: Store, briefs: list[Brief], config: BriefsConfig,
-                 models: dict[str, dict[str, Any]]) -> list[str]:
-    """Write each brief whole as `briefs/<article_id>.json`; returns the keys written."""
-    keys = []
+                 models: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write each brief whole as `briefs/<article_id>.json`; returns the documents written."""
+    documents = []
     for brief in briefs:
-        key = f"briefs/{brief.article_id}.json"
-        store.write(key, to_json_bytes(brief_document(brief, config, models)), "application/json")
-        keys.append(key)
-    return keys
+        document = brief_document(brief, config, models)
+        store.write(brief_key(brief.article_id), to_json_bytes(document), "application/json")
+        documents.append(document)
+    return documents
+
+
+def drop_duplicates(articles: list[Article], seen: dict[str, Article]
+                    ) -> tuple[list[Article], list[Failure]]:
+    """Keep the first article of each text in the run; later copies are skipped, naming it.
+
+    `seen` (text hash → first article) carries over from batch to batch.
+    """
+    unique, duplicates = [], []
+    for article in articles:
+        digest = hashlib.sha256(" ".join(article.text.split()).encode()).hexdigest()
+        first = seen.setdefault(digest, article)
+        if first is article:
+            unique.append(article)
+        else:
+            duplicates.append(Failure(
+                article.article_id, article.source, article.source.uri,
+                f"duplicate of {first.article_id} ({first.source.uri}): same text",
+                status="skipped"))
+    return unique, duplicates
+
+
+def reuse_unchanged(store: Store, articles: list[Article], config: BriefsConfig,
+                    existing: set[str]) -> tuple[list[Article], list[dict[str, Any]]]:
+    """Split off articles already briefed from the same content under the same configuration.
+
+    Returns the articles still to brief and the earlier brief documents of the others, so a
+    re-run after a crash writes only what is missing.
+    """
+    todo, reused = [], []
+    config_hash = config.config_hash()
+    for article in articles:
+        key = brief_key(article.article_id)
+        if key in existing:
+            try:
+                earlier = json.loads(store.read(key))
+            except StorageError as exc:
+                if exc.transient:
+                    raise
+                earlier = None
+            except ValueError:  # not valid JSON: brief it again
+                earlier = None
+            if (isinstance(earlier, dict) and earlier.get("config_hash") == config_hash
+                    and earlier.get("source", {}).get("sha256") == article.source.sha256):
+                reused.append(earlier)
+                continue
+        todo.append(article)
+    return todo, reused
 
 
 def model_versions(loaded: dict[str, LoadedModel]) -> dict[str, dict[str, Any]]:

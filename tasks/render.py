@@ -45,15 +45,15 @@ def brief_document(brief: Brief, config: BriefsConfig, models: dict[str, dict[st
     }
 
 
-def digest_markdown(lang: str, briefs: list[Brief], run_id: str) -> str:
-    """Every brief of the run in one language, as Markdown."""
+def digest_markdown(lang: str, briefs: list[dict[str, Any]], run_id: str) -> str:
+    """Every brief of the run (brief documents) in one language, as Markdown."""
     lines = [f"# Briefs ({lang})", "", f"Run {run_id}, {len(briefs)} briefs.", ""]
     for brief in briefs:
-        title = brief.titles.get(lang, "").replace("\n", " ")
+        title = brief["title"].get(lang, "").replace("\n", " ")
+        source = _markdown_escape(brief["source"]["uri"])
         lines += [f"## {_markdown_escape(title)}", "",
-                  _markdown_escape(brief.summaries.get(lang, "")), "",
-                  f"<sub>{brief.article_id} · {_markdown_escape(brief.article.source.uri)}</sub>",
-                  ""]
+                  _markdown_escape(brief["summaries"].get(lang, "")), "",
+                  f"<sub>{brief['article_id']} · {source}</sub>", ""]
     return "\n".join(lines)
 
 
@@ -63,13 +63,13 @@ def _markdown_escape(text: str) -> str:
         "_", "\\_").replace("#", "\\#").replace("[", "\\[").replace("`", "\\`")
 
 
-def digest_html(lang: str, briefs: list[Brief], run_id: str) -> str:
+def digest_html(lang: str, briefs: list[dict[str, Any]], run_id: str) -> str:
     """Every brief of the run in one language, as a standalone HTML page; all text escaped."""
     esc = html.escape
     items = "\n".join(
-        f'<article id="{esc(b.article_id)}"><h2>{esc(b.titles.get(lang, ""))}</h2>\n'
-        f"<p>{esc(b.summaries.get(lang, ''))}</p>\n"
-        f"<p class=\"source\">{esc(b.article.source.uri)}</p></article>"
+        f'<article id="{esc(b["article_id"])}"><h2>{esc(b["title"].get(lang, ""))}</h2>\n'
+        f"<p>{esc(b['summaries'].get(lang, ''))}</p>\n"
+        f"<p class=\"source\">{esc(b['source']['uri'])}</p></article>"
         for b in briefs
     )
     return (f'<!doctype html>\n<html lang="{esc(lang)}"><head><meta charset="utf-8">'
@@ -78,11 +78,11 @@ def digest_html(lang: str, briefs: list[Brief], run_id: str) -> str:
 
 
 def manifest_document(run_id: str, started_at: str, parameters: dict[str, Any],
-                      briefs: list[Brief], failures: list[Failure]) -> dict[str, Any]:
+                      written: list[dict[str, Any]], unbriefed: list[Failure]) -> dict[str, Any]:
     """The run's manifest: parameters, counts, and one entry per article or input object."""
-    entries = [{"article_id": b.article_id, "source": b.article.source.uri,
-                "status": "succeeded"} for b in briefs]
-    entries += [f.manifest_entry() for f in failures]
+    entries = [{"article_id": b["article_id"], "source": b["source"]["uri"],
+                "status": "succeeded"} for b in written]
+    entries += [f.manifest_entry() for f in unbriefed]
     entries.sort(key=lambda e: e["source"])
     statuses = [e["status"] for e in entries]
     return {

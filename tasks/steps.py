@@ -17,7 +17,7 @@ from tasks import pipeline
 from tasks.config import BriefsConfig
 from tasks.records import Article, Brief, Failure
 from tasks.render import digest_html, digest_markdown, manifest_document, to_json_bytes
-from tasks.storage import ObjectInfo, is_transient, open_store
+from tasks.storage import ObjectInfo, StorageError, is_transient, open_store
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=2)  # 2, 4, 8 s, each with jitter
 
@@ -62,6 +62,31 @@ def list_articles(source: str) -> list[ObjectInfo]:
     return objects
 
 
+@task(name="list-existing-briefs", **STORAGE)
+def list_existing_briefs(dest: str) -> set[str]:
+    """Keys of the briefs already under the destination (a re-run skips unchanged ones)."""
+    store = open_store(dest)
+    try:
+        keys = {o.key for o in store.list() if o.key.startswith("briefs/")}
+    except StorageError as exc:
+        if exc.transient or "NoSuchBucket" in str(exc):
+            raise
+        keys = set()  # a local destination that does not exist yet
+    get_run_logger().info("%d briefs already under %s", len(keys), dest)
+    return keys
+
+
+@task(name="reuse-briefs", task_run_name="reuse-briefs {batch}", **STORAGE)
+def reuse_briefs(dest: str, articles: list[Article], config: BriefsConfig, existing: set[str],
+                 batch: str) -> tuple[list[Article], list[dict[str, Any]]]:
+    """Skip articles whose brief exists for the same content and configuration."""
+    todo, reused = pipeline.reuse_unchanged(open_store(dest), articles, config, existing)
+    if reused:
+        get_run_logger().info("batch %s: %d already briefed, unchanged (%s)", batch, len(reused),
+                              ", ".join(d["article_id"] for d in reused[:5]))
+    return todo, reused
+
+
 @task(name="read-articles", task_run_name="read-articles {batch}", **STORAGE)
 def read_articles(source: str, objects: list[ObjectInfo], config: BriefsConfig,
                   batch: str) -> list[Article | Failure]:
@@ -99,29 +124,37 @@ def translate(briefs: list[Brief], config: BriefsConfig, batch: str) -> list[Bri
 
 @task(name="write-briefs", task_run_name="write-briefs {batch}", **STORAGE)
 def write_briefs(dest: str, briefs: list[Brief], config: BriefsConfig,
-                 models: dict[str, dict[str, Any]], batch: str) -> list[str]:
+                 models: dict[str, dict[str, Any]], batch: str) -> list[dict[str, Any]]:
     """Write a batch of briefs, each as one whole JSON object."""
     started = time.perf_counter()
-    keys = pipeline.write_briefs(open_store(dest), briefs, config, models)
-    get_run_logger().info("batch %s: wrote %d briefs (%s) in %.2f s", batch, len(keys),
+    documents = pipeline.write_briefs(open_store(dest), briefs, config, models)
+    get_run_logger().info("batch %s: wrote %d briefs (%s) in %.2f s", batch, len(documents),
                           _ids(briefs), time.perf_counter() - started)
-    return keys
+    return documents
 
 
 @task(name="write-digests-and-manifest", **STORAGE)
-def write_digests_and_manifest(dest: str, languages: list[str], briefs: list[Brief],
-                               failures: list[Failure], run_id: str, started_at: str,
-                               parameters: dict[str, Any]) -> dict[str, Any]:
-    """Write one digest per language (Markdown and HTML) and the run's manifest."""
+def write_digests_and_manifest(dest: str, languages: list[str], written: list[dict[str, Any]],
+                               reused: list[dict[str, Any]], unbriefed: list[Failure],
+                               run_id: str, started_at: str, parameters: dict[str, Any]
+                               ) -> dict[str, Any]:
+    """Write one digest per language (Markdown and HTML) and the run's manifest.
+
+    The digests hold every brief of the night: written now or reused from an earlier run.
+    The manifest is also kept as `runs/<run_id>/manifest.json`, so concurrent or repeated
+    runs never lose each other's record.
+    """
     store = open_store(dest)
     all_languages = list(dict.fromkeys(["en", *languages]))
+    briefs = sorted(written + reused, key=lambda b: b["source"]["uri"])
     for lang in all_languages:
-        in_lang = [b for b in briefs if lang in b.summaries]
+        in_lang = [b for b in briefs if lang in b["summaries"]]
         store.write(f"digests/{lang}.md", digest_markdown(lang, in_lang, run_id).encode(),
                     "text/markdown; charset=utf-8")
         store.write(f"digests/{lang}.html", digest_html(lang, in_lang, run_id).encode(),
                     "text/html; charset=utf-8")
-    manifest = manifest_document(run_id, started_at, parameters, briefs, failures)
+    manifest = manifest_document(run_id, started_at, parameters, written, unbriefed)
+    store.write(f"runs/{run_id}/manifest.json", to_json_bytes(manifest), "application/json")
     store.write("manifest.json", to_json_bytes(manifest), "application/json")
     get_run_logger().info("wrote digests for %s and the manifest: %s", ", ".join(all_languages),
                           manifest["counts"])
