@@ -7,7 +7,7 @@ DEST    ?= out
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: setup demo test bench lint lock clean
+.PHONY: setup demo test bench soak lint lock clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ test: setup
 # Speed and memory of the real architectures (random weights, fixed output lengths).
 bench: setup
 	$(PY) benchmarks/throughput.py
+
+# 2,000 tiny-model articles through S3 with 10% injected faults and one kill-and-resume.
+soak: setup
+	$(PY) -m tests.soak --articles 2000
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -28,7 +28,8 @@ def cases(corpus: Path) -> dict[str, tuple[bytes, str, str]]:
     text = english(corpus, 0)
     german = ("Die Bundesregierung hat am Montag in Berlin einen neuen Plan für die Energiepreise "
               "vorgestellt. Der Minister sagte, die Preise würden im nächsten Jahr sinken.")
-    scripts = b"<html><head><script>var a = 1;</script></head><body><script>go()</script></body></html>"
+    scripts = (b"<html><head><script>var a = 1;</script></head>"
+               b"<body><script>go()</script></body></html>")
     navigation = (b"<html><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
                   b"<footer>Contact</footer></body></html>")
     return {
