@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from tasks.articles import RawObject, article_id_for, parse_object
@@ -110,9 +109,7 @@ def summarise_articles(articles: list[Article], config: BriefsConfig) -> list[Br
             brief.summaries[article.language] = summary.text
             brief.timings_ms.update(parse=article.parse_ms, summarise=spent)
             brief.generation["summary"] = loaded.effective_settings(settings)
-            if loaded.random_weights:
-                brief.warnings.append(f"{loaded.model_id} has random weights: its output is "
-                                      "gibberish, for tests only")
+            _warn_if_random(brief, loaded)
             results.append(brief)
     return results
 
@@ -142,9 +139,7 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
             brief.titles[lang] = str(title)
             brief.timings_ms[f"translate_{lang}"] = shares[position]
             brief.generation[f"translation_{lang}"] = loaded.effective_settings(settings)
-            if loaded.random_weights and not any(loaded.model_id in w for w in brief.warnings):
-                brief.warnings.append(f"{loaded.model_id} has random weights: its output is "
-                                      "gibberish, for tests only")
+            _warn_if_random(brief, loaded)
     return [failed.get(b.article_id, b) for b in briefs]
 
 
@@ -220,9 +215,15 @@ def _failed(article: Article, reason: str) -> Failure:
     return Failure(article.article_id, article.source, article.source.uri, reason)
 
 
-def _time_shares(started: float, weights: list[int],
-                 clock: Callable[[], float] = time.perf_counter) -> list[int]:
+def _warn_if_random(brief: Brief, loaded: LoadedModel) -> None:
+    """Say in the brief itself when a model's output cannot be trusted."""
+    if loaded.random_weights:
+        brief.warnings.append(f"{loaded.model_id} has random weights: its output is gibberish, "
+                              "for tests only")
+
+
+def _time_shares(started: float, weights: list[int]) -> list[int]:
     """Split a batch's wall time over its articles by input size (batched work is shared)."""
-    total_ms = (clock() - started) * 1000
+    total_ms = (time.perf_counter() - started) * 1000
     weight_sum = sum(weights) or 1
     return [int(total_ms * w / weight_sum) for w in weights]

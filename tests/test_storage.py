@@ -111,3 +111,34 @@ def test_keys_cannot_escape_the_destination(tmp_path, key):
 def test_unknown_scheme_is_a_clear_error():
     with pytest.raises(StorageError, match="unsupported scheme 'gs'"):
         open_store("gs://bucket/x/")
+
+
+def _client_error(code: str, status: int):
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": "m"},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+
+
+@pytest.mark.parametrize(("error", "transient"), [
+    (_client_error("SlowDown", 503), True),
+    (_client_error("InternalError", 500), True),
+    (_client_error("AccessDenied", 403), False),
+    (_client_error("NoSuchKey", 404), False),
+])
+def test_client_errors_are_told_transient_or_permanent(error, transient):
+    from tasks.storage import as_storage_error
+
+    converted = as_storage_error(error, "s3://b/k")
+    assert converted.transient is transient and str(converted).startswith("s3://b/k: ")
+
+
+def test_network_errors_are_transient():
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+    from tasks.storage import as_storage_error
+
+    for error in (ReadTimeoutError(endpoint_url="http://x"),
+                  ConnectionClosedError(endpoint_url="http://x"),
+                  EndpointConnectionError(endpoint_url="http://x")):
+        assert as_storage_error(error, "s3://b/k").transient
