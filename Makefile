@@ -7,7 +7,7 @@ DEST    ?= out
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: setup demo test bench soak lint lock clean
+.PHONY: setup demo test bench soak server deploy worker lint lock clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,19 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Operate: a local Prefect server, the nightly deployment, and a worker for its pool.
+server: setup
+	$(VENV)/bin/prefect server start --host 127.0.0.1
+
+deploy: setup
+	$(VENV)/bin/prefect work-pool inspect briefs >/dev/null 2>&1 || \
+	  $(VENV)/bin/prefect work-pool create briefs --type process
+	BRIEFS_HOME=$(CURDIR) $(VENV)/bin/prefect --no-prompt deploy --prefect-file infra/prefect.yaml --all
+
+worker: setup
+	PREFECT_LOGGING_EXTRA_LOGGERS=tasks,transformers,botocore \
+	  $(VENV)/bin/prefect worker start --pool briefs --type process
 
 # Speed and memory of the real architectures (random weights, fixed output lengths).
 bench: setup

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
+from flows.artifacts import Progress, publish_results
 from tasks.articles import article_id_for, input_format
-from tasks.config import BriefsConfig, load_config
+from tasks.config import SUPPORTED_LANGUAGES, BriefsConfig, load_config
 from tasks.pipeline import drop_duplicates
 from tasks.records import Article, Brief, Failure
 from tasks.render import now_iso
+from tasks.schedule import fill_date, run_date
 from tasks.steps import (
     list_articles,
     list_existing_briefs,
@@ -26,6 +29,7 @@ from tasks.steps import (
 )
 
 ALREADY_BRIEFED = "already briefed: unchanged content under the same configuration"
+Language = Literal[SUPPORTED_LANGUAGES]  # a multi-select in the UI's run form
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
@@ -36,23 +40,31 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 def briefs(
     source: str,
     dest: str,
-    languages: list[str] | None = None,
+    date: str | None = None,
+    languages: list[Language] | None = None,
     models: str = "default",
     config: str | None = None,
+    limit: int | None = None,
 ):
-    """Summarise every article under `source` and translate the summaries; write to `dest`.
+    """Summarise every article under `source`, translate the summaries, write them to `dest`.
 
     Args:
-        source: folder or `s3://bucket/prefix/` holding .txt, .md, .json, .jsonl and .html
-            articles (each optionally .gz).
-        dest: folder or `s3://bucket/prefix/` for briefs/, digests/ and manifest.json.
-        languages: target languages (ISO 639-1 codes); empty means the config's list.
-        models: model preset (`default`, `tiny`) or a local summariser model folder.
-        config: a YAML config file that replaces the preset.
+        source: Folder or `s3://bucket/prefix/` of .txt, .md, .json, .jsonl and .html
+            articles (each optionally .gz); `{date}` is replaced by the run's date.
+        dest: Folder or `s3://bucket/prefix/` for briefs/, digests/ and manifest.json;
+            `{date}` is replaced by the run's date.
+        date: The night to brief, YYYY-MM-DD; empty means yesterday in the schedule's
+            timezone.
+        languages: Target languages; empty means the config's list.
+        models: Model preset (`default`, `tiny`) or a local summariser model folder.
+        config: A YAML config file that replaces the preset.
+        limit: Brief only the first N input objects (for trial runs); empty means all.
     """
     logger = get_run_logger()
-    started_at = now_iso()
-    settings = load_config(models, config, languages)
+    started_at, clock = now_iso(), time.perf_counter()
+    settings = load_config(models, config, list(languages) if languages else None)
+    day = run_date(date, settings.schedule.timezone, flow_run.get_scheduled_start_time())
+    source, dest = fill_date(source, day), fill_date(dest, day)
     run_id = str(flow_run.get_id() or "local")
     logger.info("run %s: %s → %s, languages %s, config %s", run_id, source, dest,
                 ",".join(settings.languages), settings.config_hash())
@@ -62,7 +74,8 @@ def briefs(
 
     unbriefed = [_object_failure(source, o.key, "unsupported file type", "skipped")
                  for o in objects if input_format(o.key) is None]
-    supported = [o for o in objects if input_format(o.key) is not None]
+    supported = [o for o in objects if input_format(o.key) is not None][:limit]
+    progress = Progress(len(supported))
     written: list[dict[str, Any]] = []
     reused: list[dict[str, Any]] = []
     seen: dict[str, Article] = {}
@@ -84,11 +97,14 @@ def briefs(
             group_label = label if len(groups) == 1 else f"{label}.{part}"
             written += _brief_group(group, settings, dest, versions, existing, group_label,
                                     reused, unbriefed)
+        progress.update(number * size)
 
-    parameters = {"source": source, "dest": dest, "languages": settings.languages,
-                  "models": models, "config": config, "config_hash": settings.config_hash()}
+    parameters = {"source": source, "dest": dest, "date": day, "languages": settings.languages,
+                  "models": models, "config": config, "limit": limit,
+                  "config_hash": settings.config_hash()}
     manifest = write_digests_and_manifest(dest, settings.languages, written, reused, unbriefed,
                                           run_id, started_at, parameters)
+    publish_results(manifest, written + reused, settings.languages, time.perf_counter() - clock)
     counts = manifest["counts"]
     message = (f"{counts['succeeded']} of {counts['total']} briefed, {counts['failed']} failed, "
                f"{counts['skipped']} skipped; manifest at {dest.rstrip('/')}/manifest.json")

@@ -38,11 +38,14 @@ def run(
 ) -> None:
     """Run the briefs flow once over SOURCE, writing to DEST."""
     from flows.briefs_flow import briefs
-    from tasks.config import ConfigError, load_config
+    from tasks.config import SUPPORTED_LANGUAGES, ConfigError, load_config
 
     wanted = [code.strip() for code in languages.split(",") if code.strip()] if languages else None
     try:
         load_config(models, config, wanted)  # fail on a bad config before Prefect starts
+        if unknown := sorted(set(wanted or []) - set(SUPPORTED_LANGUAGES)):
+            raise ConfigError(f"--languages: {', '.join(unknown)} not supported; choose from "
+                              f"{', '.join(SUPPORTED_LANGUAGES)} (or list them in a config file)")
     except ConfigError as exc:
         typer.echo(f"briefs: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -56,6 +59,31 @@ def run(
         raise typer.Exit(2)
     typer.echo(f"briefs: the run failed: {manifest}", err=True)
     raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    source: Annotated[str, typer.Option(help="source URI; {date} is the run's date")] = (
+        "s3://news-in/{date}/"),
+    dest: Annotated[str, typer.Option(help="destination URI; {date} is the run's date")] = (
+        "s3://news-briefs/{date}/"),
+    models: Annotated[str, typer.Option(help="model preset", envvar="BRIEFS_MODELS")] = "default",
+) -> None:
+    """Serve the nightly deployment from this process (no work pool needed)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.schedules import Cron
+
+    from flows.briefs_flow import briefs
+    from tasks.config import load_config
+
+    schedule = load_config(models).schedule
+    briefs.serve(
+        name="nightly",
+        schedules=[Cron(schedule.cron, timezone=schedule.timezone, slug="nightly-0200")],
+        parameters={"source": source, "dest": dest, "models": models},
+        global_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from pydantic_settings import (
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
+# Targets offered in the Prefect UI's form: those with an English → X opus-mt model.
+SUPPORTED_LANGUAGES = ("de", "es", "fr", "it", "nl", "ro", "ru", "zh")
 
 
 class ConfigError(ValueError):
@@ -104,6 +106,25 @@ class RuntimeConfig(Strict):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
 
 
+class ScheduleConfig(Strict):
+    """The nightly schedule; infra/prefect.yaml must carry the same cron and timezone."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as "
+                             "'Europe/Berlin'") from None
+        return value
+
+
 class BriefsConfig(BaseSettings):
     """Everything a run depends on; its hash goes into every brief."""
 
@@ -117,6 +138,7 @@ class BriefsConfig(BaseSettings):
     batching: BatchingConfig = BatchingConfig()
     limits: LimitsConfig = LimitsConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
 
     @field_validator("languages", mode="before")
     @classmethod

@@ -50,14 +50,14 @@ def digest_markdown(lang: str, briefs: list[dict[str, Any]], run_id: str) -> str
     lines = [f"# Briefs ({lang})", "", f"Run {run_id}, {len(briefs)} briefs.", ""]
     for brief in briefs:
         title = brief["title"].get(lang, "").replace("\n", " ")
-        source = _markdown_escape(brief["source"]["uri"])
-        lines += [f"## {_markdown_escape(title)}", "",
-                  _markdown_escape(brief["summaries"].get(lang, "")), "",
+        source = markdown_escape(brief["source"]["uri"])
+        lines += [f"## {markdown_escape(title)}", "",
+                  markdown_escape(brief["summaries"].get(lang, "")), "",
                   f"<sub>{brief['article_id']} · {source}</sub>", ""]
     return "\n".join(lines)
 
 
-def _markdown_escape(text: str) -> str:
+def markdown_escape(text: str) -> str:
     """Neutralise Markdown and raw HTML in article text."""
     return html.escape(text, quote=False).replace("\\", "\\\\").replace("*", "\\*").replace(
         "_", "\\_").replace("#", "\\#").replace("[", "\\[").replace("`", "\\`")

@@ -1,0 +1,79 @@
+"""What a run shows in the Prefect UI: progress while it runs, a table and a summary at the end.
+
+The table and summary use stable keys, so the UI lines runs up against each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+
+from tasks.render import markdown_escape
+
+TABLE_KEY = "briefs-articles"
+SUMMARY_KEY = "briefs-summary"
+PREVIEW_BRIEFS = 3
+
+
+class Progress:
+    """A progress artifact updated as batches finish."""
+
+    def __init__(self, total: int) -> None:
+        self.total = max(total, 1)
+        self.artifact_id: UUID = create_progress_artifact(
+            0.0, description=f"Input objects processed (of {total})")
+
+    def update(self, done: int) -> None:
+        update_progress_artifact(self.artifact_id, 100.0 * min(done, self.total) / self.total)
+
+
+def publish_results(manifest: dict[str, Any], briefs: list[dict[str, Any]],
+                    languages: list[str], seconds: float) -> None:
+    """One row per article, and a Markdown summary with counts, timings and a preview."""
+    by_id = {b["article_id"]: b for b in briefs}
+    rows = []
+    for entry in manifest["articles"]:
+        brief = by_id.get(entry["article_id"], {})
+        rows.append({
+            "article_id": entry["article_id"],
+            "title": brief.get("title", {}).get(brief.get("source_language") or "en", ""),
+            "languages": ", ".join(sorted(brief.get("summaries", {}))),
+            "status": entry["status"],
+            "reason": entry.get("reason", ""),
+        })
+    create_table_artifact(rows, key=TABLE_KEY, description="Every article of the run")
+    create_markdown_artifact(summary_markdown(manifest, briefs, languages, seconds),
+                             key=SUMMARY_KEY, description="Counts, timings and a preview")
+
+
+def summary_markdown(manifest: dict[str, Any], briefs: list[dict[str, Any]],
+                     languages: list[str], seconds: float) -> str:
+    counts = manifest["counts"]
+    timings: dict[str, int] = {}
+    for brief in briefs:
+        for step, ms in brief.get("timings_ms", {}).items():
+            timings[step] = timings.get(step, 0) + ms
+    lines = [
+        "# Briefs run", "",
+        "| total | succeeded | failed | skipped | wall time |", "|---|---|---|---|---|",
+        f"| {counts['total']} | {counts['succeeded']} | {counts['failed']} | "
+        f"{counts['skipped']} | {seconds:.0f} s |", "",
+        "## Time per step (all articles)", "", "| step | seconds |", "|---|---|",
+        *(f"| {step} | {ms / 1000:.1f} |" for step, ms in sorted(timings.items())), "",
+    ]
+    for lang in ["en", *languages]:
+        previews = [b for b in briefs if lang in b.get("summaries", {})][:PREVIEW_BRIEFS]
+        lines += [f"## Preview ({lang})", ""]
+        for brief in previews:
+            lines += [f"**{markdown_escape(brief['title'].get(lang, ''))}**", "",
+                      markdown_escape(brief["summaries"][lang]), ""]
+        if not previews:
+            lines += ["No briefs.", ""]
+    return "\n".join(lines)

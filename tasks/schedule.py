@@ -1,0 +1,24 @@
+"""The night a run covers: `{date}` in source and dest URIs, yesterday by default."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+DATE_FORMAT = "%Y-%m-%d"
+
+
+def run_date(given: str | None, timezone: str, now: dt.datetime | None = None) -> str:
+    """`given` (YYYY-MM-DD) checked, or yesterday in `timezone` as seen at `now`."""
+    if given:
+        try:
+            return dt.datetime.strptime(given, DATE_FORMAT).date().isoformat()
+        except ValueError:
+            raise ValueError(f"date {given!r} is not a date in the form YYYY-MM-DD") from None
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(timezone))
+    return (moment.date() - dt.timedelta(days=1)).isoformat()
+
+
+def fill_date(uri: str, day: str) -> str:
+    """Put the run's date into a URI template such as `s3://news-in/{date}/`."""
+    return uri.replace("{date}", day)

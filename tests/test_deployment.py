@@ -1,0 +1,202 @@
+"""The nightly deployment on a real Prefect server: deploy from infra/prefect.yaml, a process
+worker, runs started through the API as the UI starts them, logs, artifacts, schedule."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, corpus_or_skip
+from tests.corpus_sample import mixed_objects
+
+DEPLOYMENT = "briefs/nightly"
+NIGHT = "2026-11-27"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def server_env(s3_endpoint: str) -> Iterator[dict[str, str]]:
+    """`prefect server start` on a free loopback port, with its own PREFECT_HOME."""
+    port = free_port()
+    home = tempfile.mkdtemp(prefix="briefs-server-home-")
+    env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_SERVER_API_HOST": "127.0.0.1",
+           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+           "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    log = open(Path(home) / "server.log", "w")  # noqa: SIM115 (kept open for the server)
+    prefect = str(Path(sys.executable).parent / "prefect")
+    server = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1"], env=env,
+                              stdout=log, stderr=subprocess.STDOUT, cwd=home)
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2):
+                return True
+        except OSError:
+            assert server.poll() is None, (Path(home) / "server.log").read_text()[-3000:]
+            return False
+
+    wait_until(healthy, 180, "the Prefect server")
+    yield env
+    server.terminate()
+    server.wait(timeout=60)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def worker(server_env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """`make deploy`, then `make worker` in the background."""
+    deploy = subprocess.run(["make", "deploy"], cwd=REPO, env=server_env, capture_output=True,
+                            text=True, timeout=600)
+    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    log = open(Path(server_env["PREFECT_HOME"]) / "worker.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(["make", "worker"], cwd=REPO, env=server_env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    yield process
+    os.killpg(process.pid, 15)
+    process.wait(timeout=60)
+    log.close()
+
+
+@pytest.fixture
+def client(server_env: dict[str, str]):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (temporary_settings({PREFECT_API_URL: server_env["PREFECT_API_URL"]}),
+          get_client(sync_client=True) as sync_client):
+        yield sync_client
+
+
+def final_state(client, run_id, timeout: float = 420):
+    def done():
+        state = client.read_flow_run(run_id).state
+        return state if state and state.is_final() else None
+
+    return wait_until(done, timeout, f"flow run {run_id} to finish", every=2)
+
+
+def start_nightly(client, s3, bucket: str, count: int = 6):
+    """Put articles for the night in a bucket and start a custom run, as the UI's form does."""
+    s3.create_bucket(Bucket=f"{bucket}-in")
+    s3.create_bucket(Bucket=f"{bucket}-out")
+    objects = mixed_objects(corpus_or_skip(), {"txt": count // 2, "json": count - count // 2})
+    for key, data in objects.items():
+        s3.put_object(Bucket=f"{bucket}-in", Key=f"{NIGHT}/{key}", Body=data)
+    deployment = client.read_deployment_by_name(DEPLOYMENT)
+    run = client.create_flow_run_from_deployment(deployment.id, parameters={
+        "source": f"s3://{bucket}-in/{{date}}/", "dest": f"s3://{bucket}-out/{{date}}/",
+        "date": NIGHT, "languages": ["de", "fr"], "models": "tiny"})
+    return run, len(objects)
+
+
+def test_a_run_started_through_the_api_briefs_everything(worker, client, s3):
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    run, count = start_nightly(client, s3, "ui-run")
+    state = final_state(client, run.id)
+    assert state.is_completed(), state.message
+
+    briefs = s3.list_objects_v2(Bucket="ui-run-out", Prefix=f"{NIGHT}/briefs/")["Contents"]
+    assert len(briefs) == count
+    brief = json.loads(s3.get_object(Bucket="ui-run-out", Key=briefs[0]["Key"])["Body"].read())
+    assert set(brief["summaries"]) == {"en", "de", "fr"}
+
+    def task_logs():
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+        return logs if len({log.task_run_id for log in logs if log.task_run_id}) >= 4 else None
+
+    logs = wait_until(task_logs, 60, "log lines from four task runs", every=2)
+    assert any("batch 1/1" in log.message for log in logs)
+    artifacts = client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    by_type = {a.type: a for a in artifacts}
+    assert {"table", "markdown", "progress"} <= set(by_type)
+    assert by_type["table"].key == "briefs-articles" and by_type["markdown"].key == "briefs-summary"
+    assert by_type["progress"].data == 100.0
+    assert f"| {count} | {count} | 0 | 0 |" in by_type["markdown"].data
+
+
+def test_the_deployment_has_a_nightly_schedule_and_runs_one_at_a_time(worker, client):
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateName,
+    )
+
+    deployment = client.read_deployment_by_name(DEPLOYMENT)
+    [schedule] = deployment.schedules
+    assert schedule.active and schedule.slug == "nightly-0200"
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "Europe/Berlin")
+    assert deployment.global_concurrency_limit.limit == 1
+    assert deployment.concurrency_options.collision_strategy.value == "ENQUEUE"
+    assert deployment.work_pool_name == "briefs"
+
+    def upcoming():
+        return client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                name=FlowRunFilterStateName(any_=["Scheduled"]))))
+
+    runs = wait_until(upcoming, 60, "upcoming scheduled runs", every=2)
+    assert all(r.expected_start_time.hour == 1 or r.expected_start_time.hour == 0 for r in runs)
+
+
+def test_a_second_run_waits_for_the_first(worker, client, s3):
+    first, _ = start_nightly(client, s3, "first-run")
+    wait_until(lambda: client.read_flow_run(first.id).state.is_running(), 300,
+               "the first run to start", every=0.5)
+    second, _ = start_nightly(client, s3, "second-run")
+
+    def waiting():
+        state = client.read_flow_run(second.id).state
+        return state.name == "AwaitingConcurrencySlot" or None
+
+    wait_until(waiting, 120, "the second run to wait for a slot", every=0.5)
+    assert client.read_flow_run(first.id).state.is_running()
+    assert final_state(client, first.id).is_completed()
+    assert final_state(client, second.id).is_completed()
+    first_run, second_run = client.read_flow_run(first.id), client.read_flow_run(second.id)
+    assert second_run.start_time >= first_run.end_time  # never overlapping
+
+
+def test_prefect_yaml_schedule_matches_the_config():
+    from tasks.config import load_config
+
+    spec = yaml.safe_load((REPO / "infra" / "prefect.yaml").read_text())
+    [schedule] = spec["deployments"][0]["schedules"]
+    expected = load_config("default").schedule
+    assert (schedule["cron"], schedule["timezone"]) == (expected.cron, expected.timezone)
