@@ -33,6 +33,7 @@ deploy: setup
 	$(VENV)/bin/prefect work-pool inspect briefs >/dev/null 2>&1 || \
 	  $(VENV)/bin/prefect work-pool create briefs --type process
 	BRIEFS_HOME=$(CURDIR) $(VENV)/bin/prefect --no-prompt deploy --prefect-file infra/prefect.yaml --all
+	$(PY) infra/automations.py
 
 worker: setup
 	PREFECT_LOGGING_EXTRA_LOGGERS=tasks,transformers,botocore \

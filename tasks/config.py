@@ -106,6 +106,12 @@ class RuntimeConfig(Strict):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
 
 
+class AlertsConfig(Strict):
+    notification_block: str | None = Field(
+        None, description="'<block-type>/<name>' of a Prefect notification block, e.g. "
+        "'custom-webhook/briefs-alerts'; the nightly alert automation sends it")
+
+
 class ScheduleConfig(Strict):
     """The nightly schedule; infra/prefect.yaml must carry the same cron and timezone."""
 
@@ -139,6 +145,7 @@ class BriefsConfig(BaseSettings):
     limits: LimitsConfig = LimitsConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @field_validator("languages", mode="before")
     @classmethod

@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -69,8 +71,44 @@ def server_env(s3_endpoint: str) -> Iterator[dict[str, str]]:
     log.close()
 
 
+class WebhookReceiver:
+    """An HTTP endpoint on loopback that keeps the JSON bodies posted to it."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 @pytest.fixture(scope="module")
-def worker(server_env: dict[str, str]) -> Iterator[subprocess.Popen]:
+def alerts(server_env: dict[str, str]) -> Iterator[WebhookReceiver]:
+    """The notification block the config names, posting to a receiver on loopback."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    receiver = WebhookReceiver()
+    with temporary_settings({PREFECT_API_URL: server_env["PREFECT_API_URL"]}):
+        CustomWebhookNotificationBlock(
+            name="briefs-alerts", url=receiver.url, method="POST", allow_private_urls=True,
+            json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        ).save("briefs-alerts", overwrite=True)
+    yield receiver
+    receiver.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def worker(server_env: dict[str, str], alerts) -> Iterator[subprocess.Popen]:
     """`make deploy`, then `make worker` in the background."""
     deploy = subprocess.run(["make", "deploy"], cwd=REPO, env=server_env, capture_output=True,
                             text=True, timeout=600)
@@ -191,6 +229,21 @@ def test_a_second_run_waits_for_the_first(worker, client, s3):
     assert final_state(client, second.id).is_completed()
     first_run, second_run = client.read_flow_run(first.id), client.read_flow_run(second.id)
     assert second_run.start_time >= first_run.end_time  # never overlapping
+
+
+def test_a_failed_nightly_run_sends_the_alert(worker, client, alerts):
+    deployment = client.read_deployment_by_name(DEPLOYMENT)
+    run = client.create_flow_run_from_deployment(deployment.id, parameters={
+        "source": "s3://no-such-news-bucket/{date}/", "dest": "s3://nowhere/{date}/",
+        "date": NIGHT, "languages": ["de"], "models": "tiny"})
+    assert final_state(client, run.id).is_failed()
+    name = client.read_flow_run(run.id).name
+
+    def alert():
+        return next((a for a in alerts.received if name in a["subject"]), None)
+
+    posted = wait_until(alert, 120, "the alert webhook", every=1)
+    assert "Failed" in posted["subject"] and "NoSuchBucket" in posted["body"]
 
 
 def test_prefect_yaml_schedule_matches_the_config():
