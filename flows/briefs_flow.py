@@ -69,8 +69,8 @@ def briefs(
     logger.info("run %s: %s → %s, languages %s, config %s", run_id, source, dest,
                 ",".join(settings.languages), settings.config_hash())
     versions = load_models(settings)
-    existing = list_existing_briefs(dest)
-    objects = list_articles(source)
+    existing = list_existing_briefs(dest, settings)
+    objects = list_articles(source, settings)
 
     unbriefed = [_object_failure(source, o.key, "unsupported file type", "skipped")
                  for o in objects if input_format(o.key) is None]
@@ -102,7 +102,7 @@ def briefs(
     parameters = {"source": source, "dest": dest, "date": day, "languages": settings.languages,
                   "models": models, "config": config, "limit": limit,
                   "config_hash": settings.config_hash()}
-    manifest = write_digests_and_manifest(dest, settings.languages, written, reused, unbriefed,
+    manifest = write_digests_and_manifest(dest, settings, written, reused, unbriefed,
                                           run_id, started_at, parameters)
     publish_results(manifest, written + reused, settings.languages, time.perf_counter() - clock)
     counts = manifest["counts"]

@@ -106,6 +106,12 @@ class RuntimeConfig(Strict):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
 
 
+class StorageConfig(Strict):
+    aws_credentials_block: str | None = Field(
+        None, description="name of a Prefect AwsCredentials block for S3 (endpoint in its "
+        "aws_client_parameters); empty means boto3's own chain")
+
+
 class AlertsConfig(Strict):
     notification_block: str | None = Field(
         None, description="'<block-type>/<name>' of a Prefect notification block, e.g. "
@@ -146,6 +152,7 @@ class BriefsConfig(BaseSettings):
     runtime: RuntimeConfig = RuntimeConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     alerts: AlertsConfig = AlertsConfig()
+    storage: StorageConfig = StorageConfig()
 
     @field_validator("languages", mode="before")
     @classmethod

@@ -17,7 +17,14 @@ from tasks import pipeline
 from tasks.config import BriefsConfig
 from tasks.records import Article, Brief, Failure
 from tasks.render import digest_html, digest_markdown, manifest_document, to_json_bytes
-from tasks.storage import ObjectInfo, StorageError, is_transient, open_store
+from tasks.storage import (
+    ObjectInfo,
+    StorageError,
+    Store,
+    is_transient,
+    open_store,
+    s3_client_config,
+)
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=2)  # 2, 4, 8 s, each with jitter
 
@@ -34,6 +41,20 @@ def retry_if_transient(task, task_run, state) -> bool:
 COMMON = dict(cache_policy=NO_CACHE, persist_result=False)
 STORAGE = dict(COMMON, retries=3, retry_delay_seconds=RETRY_DELAYS, retry_jitter_factor=0.5,
                retry_condition_fn=retry_if_transient)
+
+
+def _store(uri: str, config: BriefsConfig) -> Store:
+    """Open a store; S3 through the configured AwsCredentials block, else boto3's chain."""
+    block = config.storage.aws_credentials_block
+    if not block or not uri.startswith("s3://"):
+        return open_store(uri)
+    from prefect_aws import AwsCredentials
+
+    credentials = AwsCredentials.load(block)
+    params = credentials.aws_client_parameters.get_params_override()
+    params["config"] = s3_client_config().merge(params["config"]) if "config" in params else (
+        s3_client_config())
+    return open_store(uri, credentials.get_boto3_session().client("s3", **params))
 
 
 def _ids(items: list[Article | Brief | Failure]) -> str:
@@ -55,17 +76,17 @@ def load_models(config: BriefsConfig) -> dict[str, dict[str, Any]]:
 
 
 @task(name="list-articles", **STORAGE)
-def list_articles(source: str) -> list[ObjectInfo]:
+def list_articles(source: str, config: BriefsConfig) -> list[ObjectInfo]:
     """List every object under the source folder or prefix."""
-    objects = open_store(source).list()
+    objects = _store(source, config).list()
     get_run_logger().info("found %d objects under %s", len(objects), source)
     return objects
 
 
 @task(name="list-existing-briefs", **STORAGE)
-def list_existing_briefs(dest: str) -> set[str]:
+def list_existing_briefs(dest: str, config: BriefsConfig) -> set[str]:
     """Keys of the briefs already under the destination (a re-run skips unchanged ones)."""
-    store = open_store(dest)
+    store = _store(dest, config)
     try:
         keys = {o.key for o in store.list() if o.key.startswith("briefs/")}
     except StorageError as exc:
@@ -80,7 +101,7 @@ def list_existing_briefs(dest: str) -> set[str]:
 def reuse_briefs(dest: str, articles: list[Article], config: BriefsConfig, existing: set[str],
                  batch: str) -> tuple[list[Article], list[dict[str, Any]]]:
     """Skip articles whose brief exists for the same content and configuration."""
-    todo, reused = pipeline.reuse_unchanged(open_store(dest), articles, config, existing)
+    todo, reused = pipeline.reuse_unchanged(_store(dest, config), articles, config, existing)
     if reused:
         get_run_logger().info("batch %s: %d already briefed, unchanged (%s)", batch, len(reused),
                               ", ".join(d["article_id"] for d in reused[:5]))
@@ -93,7 +114,7 @@ def read_articles(source: str, objects: list[ObjectInfo], config: BriefsConfig,
     """Read and parse a batch of objects; detect each article's language."""
     logger = get_run_logger()
     started = time.perf_counter()
-    items = pipeline.read_articles(open_store(source), objects, config)
+    items = pipeline.read_articles(_store(source, config), objects, config)
     for failure in (i for i in items if isinstance(i, Failure)):
         logger.warning("article %s (%s) failed: %s", failure.article_id, failure.uri,
                        failure.reason)
@@ -127,14 +148,14 @@ def write_briefs(dest: str, briefs: list[Brief], config: BriefsConfig,
                  models: dict[str, dict[str, Any]], batch: str) -> list[dict[str, Any]]:
     """Write a batch of briefs, each as one whole JSON object."""
     started = time.perf_counter()
-    documents = pipeline.write_briefs(open_store(dest), briefs, config, models)
+    documents = pipeline.write_briefs(_store(dest, config), briefs, config, models)
     get_run_logger().info("batch %s: wrote %d briefs (%s) in %.2f s", batch, len(documents),
                           _ids(briefs), time.perf_counter() - started)
     return documents
 
 
 @task(name="write-digests-and-manifest", **STORAGE)
-def write_digests_and_manifest(dest: str, languages: list[str], written: list[dict[str, Any]],
+def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[dict[str, Any]],
                                reused: list[dict[str, Any]], unbriefed: list[Failure],
                                run_id: str, started_at: str, parameters: dict[str, Any]
                                ) -> dict[str, Any]:
@@ -144,8 +165,8 @@ def write_digests_and_manifest(dest: str, languages: list[str], written: list[di
     The manifest is also kept as `runs/<run_id>/manifest.json`, so concurrent or repeated
     runs never lose each other's record.
     """
-    store = open_store(dest)
-    all_languages = list(dict.fromkeys(["en", *languages]))
+    store = _store(dest, config)
+    all_languages = list(dict.fromkeys(["en", *config.languages]))
     briefs = sorted(written + reused, key=lambda b: b["source"]["uri"])
     for lang in all_languages:
         in_lang = [b for b in briefs if lang in b["summaries"]]

@@ -11,7 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 TRANSIENT_S3_CODES = {
@@ -45,13 +45,25 @@ class Store(Protocol):
     def uri_of(self, key: str) -> str: ...
 
 
-def open_store(uri: str) -> Store:
-    """A store for `s3://bucket/prefix/` or a local folder path (or `file://` URI)."""
+def s3_client_config():
+    """botocore settings for every S3 client: standard retries with jitter, timeouts."""
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
+                  connect_timeout=10, read_timeout=60)
+
+
+def open_store(uri: str, s3_client: Any = None) -> Store:
+    """A store for `s3://bucket/prefix/` or a local folder path (or `file://` URI).
+
+    `s3_client` replaces the client from boto3's default chain (e.g. one built from a
+    Prefect AwsCredentials block).
+    """
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise StorageError(f"{uri}: an S3 URI needs a bucket, e.g. s3://news-in/2026-11-27/")
-        return S3Store(parsed.netloc, parsed.path.lstrip("/"))
+        return S3Store(parsed.netloc, parsed.path.lstrip("/"), s3_client)
     if parsed.scheme in ("", "file"):
         return LocalStore(Path(parsed.path if parsed.scheme == "file" else uri))
     raise StorageError(f"{uri}: unsupported scheme {parsed.scheme!r}; use a folder or s3://")
@@ -110,17 +122,13 @@ class LocalStore:
 class S3Store:
     """An S3 prefix through boto3, with botocore's standard retry mode for transient errors."""
 
-    def __init__(self, bucket: str, prefix: str) -> None:
+    def __init__(self, bucket: str, prefix: str, client: Any = None) -> None:
         import boto3
-        from botocore.config import Config
 
         self.bucket = bucket
         self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         self.uri = f"s3://{bucket}/{self.prefix}"
-        self.client = boto3.client("s3", config=Config(
-            retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
-            connect_timeout=10, read_timeout=60,
-        ))
+        self.client = client or boto3.client("s3", config=s3_client_config())
 
     def uri_of(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -138,13 +139,15 @@ def soak(articles: int, fault_rate: float, env: dict[str, str] | None = None,
             first.send_signal(signal.SIGKILL)
             first.wait()
             report.killed_after = count_briefs(client, "soak-out")
-            second = subprocess.Popen(command, env=run_env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True)
-            while second.poll() is None:
-                if sample := rss_mib(second.pid):
-                    report.rss_mib.append(sample)
-                time.sleep(0.5)
-            output = second.stdout.read()
+            with tempfile.TemporaryFile("w+") as log:  # a pipe would fill up and block the run
+                second = subprocess.Popen(command, env=run_env, stdout=log,
+                                          stderr=subprocess.STDOUT, text=True)
+                while second.poll() is None:
+                    if sample := rss_mib(second.pid):
+                        report.rss_mib.append(sample)
+                    time.sleep(0.5)
+                log.seek(0)
+                output = log.read()
             if second.returncode not in (0, 2):
                 raise RuntimeError(
                     f"the resumed run failed ({second.returncode}):\n{output[-3000:]}")

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,11 +26,26 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), **extra}
 
 
-def start_cli(source: Path | str, dest: Path | str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", str(source), str(dest), "--languages", "de",
-         "--models", "tiny"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+class Cli:
+    """`briefs run` in its own process; its output goes to a file (a pipe could fill up)."""
+
+    def __init__(self, source: Path | str, dest: Path | str, env: dict[str, str]) -> None:
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the run)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "run", str(source), str(dest), "--languages",
+             "de", "--models", "tiny"], env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            text=True)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def finish(self, timeout: float = 600) -> tuple[int, str]:
+        return self.process.wait(timeout=timeout), self.output()
+
+
+def start_cli(source: Path | str, dest: Path | str, env: dict[str, str]) -> Cli:
+    return Cli(source, dest, env)
 
 
 def write_articles(folder: Path, count: int) -> None:
@@ -49,19 +65,18 @@ def test_a_killed_run_resumes_without_losing_or_repeating_work(tmp_path):
     first = start_cli(source, dest, env)
     deadline = time.monotonic() + 300
     while len(list((dest / "briefs").glob("*.json"))) < 8:
-        assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
+        assert first.process.poll() is None and time.monotonic() < deadline, first.output()
         time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait()
 
     survivors = {p.name: p.read_bytes() for p in (dest / "briefs").glob("*.json")}
     assert 8 <= len(survivors) < 40
     for path in visible_files(dest):
         json.loads(path.read_text())  # whatever a reader can see is whole and valid
 
-    second = start_cli(source, dest, env)
-    output = second.communicate(timeout=600)[0]
-    assert second.returncode == 0, output
+    code, output = start_cli(source, dest, env).finish()
+    assert code == 0, output
     manifest = json.loads((dest / "manifest.json").read_text())
     assert manifest["counts"]["total"] == 40 and manifest["counts"]["failed"] == 0
     skipped = [e for e in manifest["articles"] if e["status"] == "skipped"]
@@ -79,8 +94,8 @@ def test_two_runs_on_one_destination_at_once(tmp_path):
     write_articles(source, 12)
     env = cli_env()
     runs = [start_cli(source, dest, env) for _ in range(2)]
-    outputs = [run.communicate(timeout=600)[0] for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], outputs
+    results = [run.finish() for run in runs]
+    assert [code for code, _ in results] == [0, 0], results
     assert len(list((dest / "briefs").glob("*.json"))) == 12
     for path in visible_files(dest):
         json.loads(path.read_text()) if path.suffix == ".json" else path.read_text()
@@ -99,9 +114,8 @@ def test_credentials_never_reach_logs_or_outputs(s3, tmp_path):
         s3.put_object(Bucket="secret-in", Key=f"{row['id']}.txt", Body=row["article"].encode())
     env = cli_env(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret,
                   PREFECT_LOGGING_LEVEL="DEBUG")
-    run = start_cli("s3://secret-in/", "s3://secret-out/", env)
-    output = run.communicate(timeout=600)[0]
-    assert run.returncode == 0, output
+    code, output = start_cli("s3://secret-in/", "s3://secret-out/", env).finish()
+    assert code == 0, output
 
     import boto3
 
