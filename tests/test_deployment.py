@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -253,3 +255,69 @@ def test_prefect_yaml_schedule_matches_the_config():
     [schedule] = spec["deployments"][0]["schedules"]
     expected = load_config("default").schedule
     assert (schedule["cron"], schedule["timezone"]) == (expected.cron, expected.timezone)
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = REPO / "test-artifacts"
+
+
+def test_an_editor_starts_a_custom_run_from_the_ui(worker, client, s3, server_env, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    s3.create_bucket(Bucket="browser-in")
+    s3.create_bucket(Bucket="browser-out")
+    objects = mixed_objects(corpus_or_skip(), {"txt": 2, "json": 1})
+    for key, data in objects.items():
+        s3.put_object(Bucket="browser-in", Key=f"{NIGHT}/{key}", Body=data)
+    deployment = client.read_deployment_by_name(DEPLOYMENT)
+    ui = server_env["PREFECT_API_URL"].removesuffix("/api")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(  # a fresh profile
+            tmp_path / "profile", executable_path=chromium, args=CHROMIUM_FLAGS, headless=True,
+            viewport={"width": 1400, "height": 1800})
+        page = browser.new_page()
+        page.goto(f"{ui}/deployments/deployment/{deployment.id}")
+        page.get_by_role("button", name="Run", exact=True).click()
+        page.get_by_text("Custom run", exact=True).click()
+
+        def parameter(label: str):
+            return page.locator(".schema-form-property").filter(
+                has=page.get_by_text(label, exact=True)).last
+
+        parameter("source").locator("textarea").fill("s3://browser-in/{date}/")
+        parameter("dest").locator("textarea").fill("s3://browser-out/{date}/")
+        date = parameter("date (Optional)")
+        date.get_by_role("button", name="str", exact=True).click()
+        date.locator("textarea, input").fill(NIGHT)
+        languages = parameter("languages (Optional)")
+        languages.locator(".p-tag").filter(has_text="es").locator(".p-tag__dismiss").click()
+        parameter("models (Optional)").locator("textarea").fill("tiny")
+        name = page.locator(".p-label").filter(has_text="Run Name").locator("input").input_value()
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / "run-form.png", full_page=True)
+        page.get_by_role("button", name="Submit", exact=True).click()
+        try:  # the UI goes back to the deployment's runs once the run is created
+            page.wait_for_url(re.compile(r"/deployments/deployment/[^/?]+\?tab=Runs"),
+                              wait_until="commit")
+        finally:
+            page.screenshot(path=SCREENSHOTS / "after-submit.png", full_page=True)
+            browser.close()
+
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    def submitted():
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=[name])))
+
+    [run] = wait_until(submitted, 30, f"the run {name!r} submitted from the form")
+    assert run.parameters["languages"] == ["de", "fr"] and run.parameters["date"] == NIGHT
+    assert final_state(client, run.id).is_completed()
+    written = s3.list_objects_v2(Bucket="browser-out", Prefix=f"{NIGHT}/briefs/")["Contents"]
+    assert len(written) == len(objects)
+    brief = json.loads(s3.get_object(Bucket="browser-out", Key=written[0]["Key"])["Body"].read())
+    assert set(brief["summaries"]) == {"en", "de", "fr"}
