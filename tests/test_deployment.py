@@ -160,6 +160,8 @@ def test_a_run_started_through_the_api_briefs_everything(worker, client, s3):
     from prefect.client.schemas.filters import (
         ArtifactFilter,
         ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
         LogFilter,
         LogFilterFlowRunId,
     )
@@ -173,11 +175,16 @@ def test_a_run_started_through_the_api_briefs_everything(worker, client, s3):
     brief = json.loads(s3.get_object(Bucket="ui-run-out", Key=briefs[0]["Key"])["Body"].read())
     assert set(brief["summaries"]) == {"en", "de", "fr"}
 
-    def task_logs():
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
-        return logs if len({log.task_run_id for log in logs if log.task_run_id}) >= 4 else None
+    task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(
+        any_=[run.id])))
+    assert len(task_runs) >= 8
 
-    logs = wait_until(task_logs, 60, "log lines from four task runs", every=2)
+    def task_logs():  # logs arrive in batches
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+        logged = {log.task_run_id for log in logs if log.task_run_id}
+        return logs if logged >= {task.id for task in task_runs} else None
+
+    logs = wait_until(task_logs, 90, "log lines from every task run", every=2)
     assert any("batch 1/1" in log.message for log in logs)
     artifacts = client.read_artifacts(
         artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
@@ -246,6 +253,33 @@ def test_a_failed_nightly_run_sends_the_alert(worker, client, alerts):
 
     posted = wait_until(alert, 120, "the alert webhook", every=1)
     assert "Failed" in posted["subject"] and "NoSuchBucket" in posted["body"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_briefs_serve_offers_the_same_nightly_deployment_without_a_pool():
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--models", "tiny"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with get_client(sync_client=True) as api:
+            def served():
+                try:
+                    return api.read_deployment_by_name(DEPLOYMENT)
+                except Exception:
+                    assert serve.poll() is None, "briefs serve exited"
+                    return None
+
+            deployment = wait_until(served, 120, "briefs serve to register its deployment")
+    finally:
+        serve.terminate()
+        serve.wait(timeout=60)
+    [schedule] = deployment.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "Europe/Berlin")
+    assert deployment.global_concurrency_limit.limit == 1
+    assert deployment.parameters["source"] == "s3://news-in/{date}/"
 
 
 def test_prefect_yaml_schedule_matches_the_config():
