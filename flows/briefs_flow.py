@@ -124,7 +124,7 @@ def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
         if existing:
             group, earlier = reuse_briefs(dest, group, settings, existing, batch=label)
             reused += earlier
-            unbriefed += [Failure(d["article_id"], None, d["source"]["uri"], ALREADY_BRIEFED,
+            unbriefed += [Failure(d["article_id"], d["source"]["uri"], ALREADY_BRIEFED,
                                   status="skipped") for d in earlier]
         if not group:
             return []
@@ -137,10 +137,10 @@ def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
         return write_briefs(dest, done, settings, versions, batch=label) if done else []
     except Exception as exc:  # e.g. writes still failing after retries
         recorded = {f.article_id for f in unbriefed}
-        unbriefed += [Failure(a.article_id, a.source, a.source.uri, f"batch {label} failed: {exc}")
+        unbriefed += [Failure(a.article_id, a.source.uri, f"batch {label} failed: {exc}")
                       for a in group if a.article_id not in recorded]
         return []
 
 
 def _object_failure(source: str, key: str, reason: str, status: str = "failed") -> Failure:
-    return Failure(article_id_for(key), None, f"{source.rstrip('/')}/{key}", reason, status)
+    return Failure(article_id_for(key), f"{source.rstrip('/')}/{key}", reason, status)

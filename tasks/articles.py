@@ -109,8 +109,6 @@ def split_title(text: str) -> tuple[str, str]:
 def parse_object(raw: RawObject, limits: LimitsConfig) -> list[Article | Failure]:
     """Every article in one input object, or failures that say why not."""
     fmt = input_format(raw.key)
-    whole = Source(uri=raw.uri, key=raw.key, format=fmt or "unknown",
-                   sha256=hashlib.sha256(raw.data).hexdigest(), etag=raw.etag)
     started = time.perf_counter()
     try:
         if fmt is None:
@@ -123,10 +121,12 @@ def parse_object(raw: RawObject, limits: LimitsConfig) -> list[Article | Failure
         if raw.key.lower().endswith(".gz"):
             data = inflate(raw.data, limit, limit_name, limits.max_inflate_ratio)
         if fmt == "jsonl":
-            return _parse_jsonl(raw, data, whole, limits)
-        article = _checked(_parse_single(fmt, data, raw, whole), limits)
+            return _parse_jsonl(raw, data, limits)
+        source = Source(uri=raw.uri, key=raw.key, format=fmt,
+                        sha256=hashlib.sha256(raw.data).hexdigest(), etag=raw.etag)
+        article = _checked(_parse_single(fmt, data, raw, source), limits)
     except ParseError as exc:
-        return [Failure(article_id_for(raw.key), whole, raw.uri, str(exc))]
+        return [Failure(article_id_for(raw.key), raw.uri, str(exc))]
     article.parse_ms = int((time.perf_counter() - started) * 1000)
     return [article]
 
@@ -151,8 +151,7 @@ def _parse_single(fmt: str, data: bytes, raw: RawObject, source: Source) -> Arti
     return Article(article_id_for(raw.key), source, title, body)
 
 
-def _parse_jsonl(raw: RawObject, data: bytes, whole: Source, limits: LimitsConfig
-                 ) -> list[Article | Failure]:
+def _parse_jsonl(raw: RawObject, data: bytes, limits: LimitsConfig) -> list[Article | Failure]:
     results: list[Article | Failure] = []
     for number, line in enumerate(decode_text(data).split("\n"), start=1):
         if not line.strip():
@@ -169,9 +168,9 @@ def _parse_jsonl(raw: RawObject, data: bytes, whole: Source, limits: LimitsConfi
                 raise ParseError(f"line {number}: malformed JSON: {exc}") from None
             results.append(_checked(_from_record(record, article_id, source), limits))
         except ParseError as exc:
-            results.append(Failure(article_id, source, source.uri, str(exc)))
+            results.append(Failure(article_id, source.uri, str(exc)))
     if not results:
-        results.append(Failure(article_id_for(raw.key), whole, raw.uri, "empty JSONL file"))
+        results.append(Failure(article_id_for(raw.key), raw.uri, "empty JSONL file"))
     return results
 
 

@@ -46,7 +46,7 @@ def read_articles(store: Store, objects: list[ObjectInfo], config: BriefsConfig
     for info in objects:
         uri = store.uri_of(info.key)
         if info.size > config.limits.max_object_bytes:  # refused before it is read
-            results.append(Failure(article_id_for(info.key), None, uri, (
+            results.append(Failure(article_id_for(info.key), uri, (
                 f"{info.size} bytes exceed the {config.limits.max_object_bytes}-byte limit "
                 "(limits.max_object_bytes)")))
             continue
@@ -55,7 +55,7 @@ def read_articles(store: Store, objects: list[ObjectInfo], config: BriefsConfig
         except StorageError as exc:
             if exc.transient:
                 raise
-            results.append(Failure(article_id_for(info.key), None, uri, str(exc)))
+            results.append(Failure(article_id_for(info.key), uri, str(exc)))
             continue
         for item in parse_object(RawObject(info.key, uri, data, info.etag), config.limits):
             if isinstance(item, Article):
@@ -172,7 +172,7 @@ def drop_duplicates(articles: list[Article], seen: dict[str, Article]
             unique.append(article)
         else:
             duplicates.append(Failure(
-                article.article_id, article.source, article.source.uri,
+                article.article_id, article.source.uri,
                 f"duplicate of {first.article_id} ({first.source.uri}): same text",
                 status="skipped"))
     return unique, duplicates
@@ -212,7 +212,7 @@ def model_versions(loaded: dict[str, LoadedModel]) -> dict[str, dict[str, Any]]:
 
 
 def _failed(article: Article, reason: str) -> Failure:
-    return Failure(article.article_id, article.source, article.source.uri, reason)
+    return Failure(article.article_id, article.source.uri, reason)
 
 
 def _warn_if_random(brief: Brief, loaded: LoadedModel) -> None:

@@ -40,7 +40,6 @@ class Failure:
     """An article (or input object) that got no brief, and the reason a person can act on."""
 
     article_id: str
-    source: Source | None
     uri: str
     reason: str
     status: str = "failed"  # or "skipped"
