@@ -34,9 +34,10 @@ class Progress:
         update_progress_artifact(self.artifact_id, 100.0 * min(done, self.total) / self.total)
 
 
-def publish_results(manifest: dict[str, Any], briefs: list[dict[str, Any]],
-                    languages: list[str], seconds: float) -> None:
+def publish_results(manifest: dict[str, Any], written: list[dict[str, Any]],
+                    reused: list[dict[str, Any]], languages: list[str], seconds: float) -> None:
     """One row per article, and a Markdown summary with counts, timings and a preview."""
+    briefs = written + reused
     by_id = {b["article_id"]: b for b in briefs}
     rows = []
     for entry in manifest["articles"]:
@@ -49,15 +50,16 @@ def publish_results(manifest: dict[str, Any], briefs: list[dict[str, Any]],
             "reason": entry.get("reason", ""),
         })
     create_table_artifact(rows, key=TABLE_KEY, description="Every article of the run")
-    create_markdown_artifact(summary_markdown(manifest, briefs, languages, seconds),
+    create_markdown_artifact(summary_markdown(manifest, written, reused, languages, seconds),
                              key=SUMMARY_KEY, description="Counts, timings and a preview")
 
 
-def summary_markdown(manifest: dict[str, Any], briefs: list[dict[str, Any]],
-                     languages: list[str], seconds: float) -> str:
+def summary_markdown(manifest: dict[str, Any], written: list[dict[str, Any]],
+                     reused: list[dict[str, Any]], languages: list[str], seconds: float) -> str:
+    """Counts and wall time; time per step of the briefs written by this run; previews."""
     counts = manifest["counts"]
     timings: dict[str, int] = {}
-    for brief in briefs:
+    for brief in written:  # reused briefs were timed by the run that wrote them
         for step, ms in brief.get("timings_ms", {}).items():
             timings[step] = timings.get(step, 0) + ms
     lines = [
@@ -68,8 +70,8 @@ def summary_markdown(manifest: dict[str, Any], briefs: list[dict[str, Any]],
         "## Time per step (all articles)", "", "| step | seconds |", "|---|---|",
         *(f"| {step} | {ms / 1000:.1f} |" for step, ms in sorted(timings.items())), "",
     ]
-    for lang in ["en", *languages]:
-        previews = [b for b in briefs if lang in b.get("summaries", {})][:PREVIEW_BRIEFS]
+    for lang in dict.fromkeys(["en", *languages]):
+        previews = [b for b in written + reused if lang in b.get("summaries", {})][:PREVIEW_BRIEFS]
         lines += [f"## Preview ({lang})", ""]
         for brief in previews:
             lines += [f"**{markdown_escape(brief['title'].get(lang, ''))}**", "",

@@ -104,7 +104,7 @@ def briefs(
                   "config_hash": settings.config_hash()}
     manifest = write_digests_and_manifest(dest, settings, written, reused, unbriefed,
                                           run_id, started_at, parameters)
-    publish_results(manifest, written + reused, settings.languages, time.perf_counter() - clock)
+    publish_results(manifest, written, reused, settings.languages, time.perf_counter() - clock)
     counts = manifest["counts"]
     message = (f"{counts['succeeded']} of {counts['total']} briefed, {counts['failed']} failed, "
                f"{counts['skipped']} skipped; manifest at {dest.rstrip('/')}/manifest.json")

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from tasks.articles import RawObject, article_id_for, parse_object
+from tasks.articles import ParseError, RawObject, article_id_for, check_size, parse_object
 from tasks.config import BriefsConfig
 from tasks.language import detect_language
 from tasks.models import LoadedModel, load_model
@@ -45,10 +45,10 @@ def read_articles(store: Store, objects: list[ObjectInfo], config: BriefsConfig
     results: list[Article | Failure] = []
     for info in objects:
         uri = store.uri_of(info.key)
-        if info.size > config.limits.max_object_bytes:  # refused before it is read
-            results.append(Failure(article_id_for(info.key), uri, (
-                f"{info.size} bytes exceed the {config.limits.max_object_bytes}-byte limit "
-                "(limits.max_object_bytes)")))
+        try:  # an object over the limit is refused before it is read
+            check_size(info.size, config.limits.max_object_bytes, "limits.max_object_bytes")
+        except ParseError as exc:
+            results.append(Failure(article_id_for(info.key), uri, str(exc)))
             continue
         try:
             data = store.read(info.key)
@@ -143,8 +143,11 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
     return [failed.get(b.article_id, b) for b in briefs]
 
 
+BRIEFS_FOLDER = "briefs/"
+
+
 def brief_key(article_id: str) -> str:
-    return f"briefs/{article_id}.json"
+    return f"{BRIEFS_FOLDER}{article_id}.json"
 
 
 def write_briefs(store: Store, briefs: list[Brief], config: BriefsConfig,

@@ -19,7 +19,6 @@ from tasks.records import Article, Brief, Failure
 from tasks.render import digest_html, digest_markdown, manifest_document, to_json_bytes
 from tasks.storage import (
     ObjectInfo,
-    StorageError,
     Store,
     is_transient,
     open_store,
@@ -86,13 +85,7 @@ def list_articles(source: str, config: BriefsConfig) -> list[ObjectInfo]:
 @task(name="list-existing-briefs", **STORAGE)
 def list_existing_briefs(dest: str, config: BriefsConfig) -> set[str]:
     """Keys of the briefs already under the destination (a re-run skips unchanged ones)."""
-    store = _store(dest, config)
-    try:
-        keys = {o.key for o in store.list() if o.key.startswith("briefs/")}
-    except StorageError as exc:
-        if exc.transient or "NoSuchBucket" in str(exc):
-            raise
-        keys = set()  # a local destination that does not exist yet
+    keys = {o.key for o in _store(dest, config).list(under=pipeline.BRIEFS_FOLDER)}
     get_run_logger().info("%d briefs already under %s", len(keys), dest)
     return keys
 

@@ -39,7 +39,7 @@ class ObjectInfo:
 class Store(Protocol):
     uri: str
 
-    def list(self) -> list[ObjectInfo]: ...
+    def list(self, under: str = "") -> list[ObjectInfo]: ...
     def read(self, key: str) -> bytes: ...
     def write(self, key: str, data: bytes, content_type: str) -> None: ...
     def uri_of(self, key: str) -> str: ...
@@ -87,11 +87,14 @@ class LocalStore:
     def uri_of(self, key: str) -> str:
         return str(self.root / key)
 
-    def list(self) -> list[ObjectInfo]:
+    def list(self, under: str = "") -> list[ObjectInfo]:
+        """Every visible file, or those under a sub-folder (empty when it does not exist)."""
         if not self.root.exists():
+            if under:
+                return []
             raise StorageError(f"{self.root}: no such folder")
         found = []
-        for path in sorted(self.root.rglob("*")):
+        for path in sorted((self.root / under).rglob("*")):
             if path.is_file() and not path.name.startswith("."):
                 key = path.relative_to(self.root).as_posix()
                 found.append(ObjectInfo(key, path.stat().st_size))
@@ -133,11 +136,12 @@ class S3Store:
     def uri_of(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
-    def list(self) -> list[ObjectInfo]:
+    def list(self, under: str = "") -> list[ObjectInfo]:
+        """Every object under the prefix, or under `under` inside it."""
         found = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix)
+                Bucket=self.bucket, Prefix=self.prefix + under)
             for page in pages:
                 for item in page.get("Contents", []):
                     key = item["Key"][len(self.prefix):]

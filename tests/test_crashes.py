@@ -97,8 +97,10 @@ def test_two_runs_on_one_destination_at_once(tmp_path):
     results = [run.finish() for run in runs]
     assert [code for code, _ in results] == [0, 0], results
     assert len(list((dest / "briefs").glob("*.json"))) == 12
-    for path in visible_files(dest):
-        json.loads(path.read_text()) if path.suffix == ".json" else path.read_text()
+    for path in visible_files(dest):  # every visible object whole: JSON parses, text decodes
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            json.loads(text)
     run_manifests = list((dest / "runs").glob("*/manifest.json"))
     assert len(run_manifests) == 2  # each run keeps its own record
     for path in run_manifests:

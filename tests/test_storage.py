@@ -142,3 +142,14 @@ def test_network_errors_are_transient():
                   ConnectionClosedError(endpoint_url="http://x"),
                   EndpointConnectionError(endpoint_url="http://x")):
         assert as_storage_error(error, "s3://b/k").transient
+
+
+def test_listing_under_a_sub_folder(s3, bucket, tmp_path):
+    s3.put_object(Bucket=bucket, Key="out/briefs/a.json", Body=b"{}")
+    s3.put_object(Bucket=bucket, Key="out/manifest.json", Body=b"{}")
+    assert [o.key for o in open_store(f"s3://{bucket}/out/").list(under="briefs/")] == [
+        "briefs/a.json"]
+    missing = LocalStore(tmp_path / "not-yet")
+    assert missing.list(under="briefs/") == []  # a destination not written yet
+    with pytest.raises(StorageError, match="no such folder"):
+        missing.list()  # a source that does not exist is an error
