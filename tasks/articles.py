@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import codecs
+import gzip
 import hashlib
+import io
 import json
 import re
 import time
 import unicodedata
 import zlib
 from dataclasses import dataclass
+from itertools import takewhile
+from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from tasks.config import LimitsConfig
 from tasks.records import Article, Failure, Source
@@ -17,6 +22,14 @@ from tasks.records import Article, Failure, Source
 SUPPORTED_SUFFIXES = (".txt", ".md", ".json", ".jsonl", ".html", ".htm")
 BODY_FIELDS = ("body", "text", "content")
 TITLE_MAX_CHARS = 200
+SENTENCE_ENDS = (".", "!", "?")
+CLOSING_QUOTES = "\"'”’»)"
+MARKDOWN_HEADING = re.compile(r"#{1,6}\s")
+RUN_ON_ENDS = (",", ";", ":", "-", "–", "—", "(", "/", "&")
+JOINING_WORDS = frozenset(("a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into",
+                          "nor", "of", "on", "or", "than", "that", "the", "to", "with"))
+WRAP_RATIO = 0.7  # a first line at least this long next to the lines after it is wrapped text
+WRAP_LOOKAHEAD_LINES = 3
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
         (codecs.BOM_UTF16_BE, "utf-16"))
@@ -43,34 +56,79 @@ def input_format(key: str) -> str | None:
     return None
 
 
-def article_id_for(key: str, line: int | None = None) -> str:
-    """A stable id from the key (and JSONL line): a readable slug plus a short hash."""
-    stem = re.sub(r"(\.gz)?$", "", key, flags=re.I)
-    stem = re.sub(r"\.(txt|md|jsonl?|html?)$", "", stem, flags=re.I)
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_stem.lower()).strip("-")[-60:].strip("-")
-    unique = key if line is None else f"{key}#{line}"
+class RecordRef(NamedTuple):
+    """A record's own name: its non-empty `id` (string or number), else its `url`."""
+
+    field: str
+    value: str
+
+
+def record_ref(record: object) -> RecordRef | None:
+    """The record's `id`, else its `url`; None for a record with neither (or not a dict)."""
+    if not isinstance(record, dict):
+        return None
+    record_id, url = record.get("id"), record.get("url")
+    if isinstance(record_id, int | float) and not isinstance(record_id, bool):
+        return RecordRef("id", str(record_id))
+    for field_name, value in (("id", record_id), ("url", url)):
+        if isinstance(value, str) and value.strip():
+            return RecordRef(field_name, value.strip())
+    return None
+
+
+def article_id_for(key: str, line: int | None = None, ref: RecordRef | None = None) -> str:
+    """A stable id, safe as a file name: a readable slug plus a short hash.
+
+    Named by the record's own id or URL (`ref`) when it has one, so that moving lines in a feed
+    keeps it, hashed with the key so that feeds do not collide; else by the key (and JSONL line).
+    """
+    if ref is not None:
+        readable = ref.value if ref.field == "id" else _url_name(ref.value)
+        return _named_id(readable, f"{key}#{ref.field}={ref.value}")
+    if line is not None:
+        return _named_id(_stem(key), f"{key}#{line}", suffix=f"-l{line}")
+    return _named_id(_stem(key), key)
+
+
+def _named_id(readable: str, unique: str, suffix: str = "") -> str:
+    """`<slug><suffix>-<hash>`: the ASCII slug of `readable`'s end, 10 hex digits of `unique`."""
+    ascii_text = unicodedata.normalize("NFKD", readable).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[-60:].strip("-")
     digest = hashlib.sha256(unique.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    suffix = f"-l{line}" if line is not None else ""
     return f"{slug or 'article'}{suffix}-{digest}"
+
+
+def _stem(name: str) -> str:
+    """A key or URL path without `.gz` and its format suffix."""
+    stem = re.sub(r"(\.gz)?$", "", name, flags=re.I)
+    return re.sub(r"\.(txt|md|jsonl?|html?)$", "", stem, flags=re.I)
+
+
+def _url_name(url: str) -> str:
+    """The readable part of a URL: its path without a format suffix, else its host."""
+    parts = urlsplit(url)
+    return _stem(parts.path.strip("/")) or parts.netloc
 
 
 RATIO_FLOOR_BYTES = 1_000_000  # small files may compress very well; bombs are big
 
 
 def inflate(data: bytes, limit: int, limit_name: str, max_ratio: int) -> bytes:
-    """Gunzip, stopping as soon as the output passes `limit` bytes or `max_ratio` × the input.
+    """Gunzip every member, stopping as soon as the output passes `limit` bytes or `max_ratio` ×
+    the input.
 
-    A gzip bomb fails fast with a reason, never by running out of memory.
+    A gzip bomb fails fast with a reason, never by running out of memory; a stream cut short
+    (a partial upload) fails instead of yielding the part that inflated.
     """
     by_ratio = max(max_ratio * len(data), RATIO_FLOOR_BYTES)
     cap = min(limit, by_ratio)
-    inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
     try:
-        out = inflater.decompress(data, cap + 1)
-    except zlib.error as exc:
+        out = gzip.GzipFile(fileobj=io.BytesIO(data)).read(cap + 1)
+    except EOFError:
+        raise ParseError("gzip stream ends early: the object is incomplete") from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
         raise ParseError(f"not valid gzip data ({exc})") from None
-    if len(out) > cap or inflater.unconsumed_tail:
+    if len(out) > cap:
         if cap == limit:
             raise ParseError(f"inflates to more than the {limit}-byte limit ({limit_name})")
         raise ParseError(f"inflates more than {max_ratio} times its {len(data)} compressed bytes "
@@ -98,12 +156,33 @@ def decode_text(data: bytes) -> str:
 
 
 def split_title(text: str) -> tuple[str, str]:
-    """A short first line (no sentence end) is the title; the rest is the body."""
+    """The first line is the title when it stands alone; the rest is the body."""
     first, _, rest = text.strip().partition("\n")
-    first = first.strip().lstrip("#").strip()
-    if rest.strip() and len(first) <= TITLE_MAX_CHARS and not first.endswith((".", "!", "?")):
-        return first, rest.strip()
+    title = first.strip().lstrip("#").strip()
+    if title and rest.strip() and len(title) <= TITLE_MAX_CHARS and _stands_alone(first, rest):
+        return title, rest.strip()
     return "", text.strip()
+
+
+def _stands_alone(first: str, rest: str) -> bool:
+    """A Markdown heading; else a line without a sentence end that has a blank line after it or
+    does not run on into the next line."""
+    if MARKDOWN_HEADING.match(first):
+        return True
+    if first.rstrip().rstrip(CLOSING_QUOTES).endswith(SENTENCE_ENDS):
+        return False
+    following = [line.strip() for line in takewhile(str.strip, rest.split("\n"))]
+    return not following or not _runs_on(first.strip(), following[:WRAP_LOOKAHEAD_LINES])
+
+
+def _runs_on(first: str, following: list[str]) -> bool:
+    """Whether `first` continues into the lines after it (a hard-wrapped sentence): the next
+    line starts in lower case, `first` ends with a joining mark or word, or `first` is about as
+    long as the lines after it."""
+    last_word = first.rsplit(maxsplit=1)[-1].lower()
+    return (following[0][:1].islower() or first.endswith(RUN_ON_ENDS)
+            or last_word in JOINING_WORDS
+            or len(first) >= WRAP_RATIO * max(len(line) for line in following))
 
 
 def parse_object(raw: RawObject, limits: LimitsConfig) -> list[Article | Failure]:
@@ -146,32 +225,45 @@ def _parse_single(fmt: str, data: bytes, raw: RawObject, source: Source) -> Arti
             record = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ParseError(f"malformed JSON: {exc}") from None
-        return _from_record(record, article_id_for(raw.key), source)
+        return _from_record(record, article_id_for(raw.key, ref=record_ref(record)), source)
     title, body = split_title(text)
     return Article(article_id_for(raw.key), source, title, body)
 
 
 def _parse_jsonl(raw: RawObject, data: bytes, limits: LimitsConfig) -> list[Article | Failure]:
     results: list[Article | Failure] = []
+    first_lines: dict[str, int] = {}  # article id → the line that has it
     for number, line in enumerate(decode_text(data).split("\n"), start=1):
         if not line.strip():
             continue
         source = Source(uri=f"{raw.uri}#L{number}", key=raw.key, format="jsonl",
                         sha256=hashlib.sha256(line.encode()).hexdigest(), etag=raw.etag,
                         line=number)
-        article_id = article_id_for(raw.key, number)
+        line_id = article_id_for(raw.key, number)  # failures are named by their line
         try:
             check_size(len(line.encode()), limits.max_article_bytes, "limits.max_article_bytes")
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ParseError(f"line {number}: malformed JSON: {exc}") from None
+            article_id = _claim_id(raw.key, record, number, first_lines)
             results.append(_checked(_from_record(record, article_id, source), limits))
         except ParseError as exc:
-            results.append(Failure(article_id, source.uri, str(exc)))
+            results.append(Failure(line_id, source.uri, str(exc)))
     if not results:
         results.append(Failure(article_id_for(raw.key), raw.uri, "empty JSONL file"))
     return results
+
+
+def _claim_id(key: str, record: object, line: int, first_lines: dict[str, int]) -> str:
+    """The article id of a feed's line; an id or URL that an earlier line has is a ParseError."""
+    ref = record_ref(record)
+    article_id = article_id_for(key, line, ref)
+    if ref is not None and article_id in first_lines:
+        raise ParseError(f"line {line}: duplicate {ref.field} {ref.value!r} "
+                         f"(first on line {first_lines[article_id]})")
+    first_lines[article_id] = line
+    return article_id
 
 
 def _from_record(record: object, article_id: str, source: Source) -> Article:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import textwrap
 
 import pytest
 
@@ -12,10 +13,11 @@ from tasks.articles import RawObject, article_id_for, input_format, parse_object
 from tasks.config import LimitsConfig
 from tasks.records import Article, Failure
 from tests.conftest import SEEDS, corpus_or_skip
-from tests.corpus_sample import html_pages
+from tests.corpus_sample import html_pages, summaries
 
 LIMITS = LimitsConfig()
 BODY = "The council approved the budget on Monday. Schools and hospitals get more money."
+INCOMPLETE_GZIP = "gzip stream ends early: the object is incomplete"
 
 
 def parse(key: str, data: bytes) -> list[Article | Failure]:
@@ -134,3 +136,216 @@ def test_input_formats():
     assert [input_format(k) for k in ("a.txt", "a.MD", "a.json.gz", "a.jsonl", "a.htm",
                                       "a.html.gz", "a.csv")] == [
         "txt", "md", "json", "jsonl", "html", "html", None]
+
+
+# --- gzip: truncated uploads and several members ---------------------------------------------
+
+def corpus_text(count: int) -> list[str]:
+    """Whole articles from the shared corpus (real news text, one paragraph a line)."""
+    return [row["article"] for row in summaries(corpus_or_skip(), count)]
+
+
+@pytest.mark.parametrize("cut", ["middle", "end of the data", "trailer"])
+def test_truncated_gzip_fails_as_incomplete(cut):
+    packed = gzip.compress(corpus_text(1)[0].encode())
+    short = {"middle": packed[:len(packed) // 2], "end of the data": packed[:-20],
+             "trailer": packed[:-3]}[cut]
+    [item] = parse("partial.txt.gz", short)
+    assert isinstance(item, Failure) and item.reason == INCOMPLETE_GZIP
+
+
+@pytest.mark.parametrize("members", [2, 3])
+def test_every_member_of_a_concatenated_gzip_is_read(members):
+    texts = corpus_text(members)
+    article = only_article("cat.txt.gz", b"".join(gzip.compress(f"{t}\n".encode()) for t in texts))
+    assert (article.title, article.text) == ("", "\n".join(texts))
+
+
+def test_every_member_of_a_concatenated_jsonl_gz_feed_is_read():
+    lines = [json.dumps({"title": title, "body": BODY}) for title in ("One", "Two", "Three")]
+    items = parse("feed.jsonl.gz", b"".join(gzip.compress(f"{line}\n".encode()) for line in lines))
+    assert [item.title for item in items] == ["One", "Two", "Three"]
+
+
+def test_members_that_together_pass_the_limit_fail_with_the_limit():
+    small = LimitsConfig(max_article_bytes=1000)
+    part = gzip.compress(f"{BODY}\n".encode() * 7)  # 567 bytes each, 1134 together
+    [item] = parse_object(RawObject("cat.txt.gz", "m", part + part), small)
+    assert item.reason == "inflates to more than the 1000-byte limit (limits.max_article_bytes)"
+
+
+def test_gzip_bomb_of_many_members_fails_fast_by_ratio():
+    member = gzip.compress(b"a " * 500_000)  # 1 MB from about 1 KB
+    bomb = member * 30 + member[:-20]  # 31 MB in all, and its end is cut off
+    roomy = LimitsConfig(max_article_bytes=100_000_000)
+    [item] = parse_object(RawObject("bomb.txt.gz", "m", bomb), roomy)
+    # The ratio stops inflation long before the cut-off end would be reached.
+    assert item.reason == (f"inflates more than 100 times its {len(bomb)} compressed bytes "
+                           "(limits.max_inflate_ratio): a likely gzip bomb")
+
+
+@pytest.mark.parametrize("damage", ["not gzip", "corrupt data", "wrong checksum"])
+def test_data_that_is_not_gzip_fails_with_a_reason(damage):
+    packed = gzip.compress(BODY.encode())
+    data = {"not gzip": BODY.encode(),
+            "corrupt data": packed[:10] + b"\xff" * 20 + packed[30:],
+            "wrong checksum": packed[:-8] + bytes([packed[-8] ^ 1]) + packed[-7:]}[damage]
+    [item] = parse("story.txt.gz", data)
+    assert isinstance(item, Failure) and item.reason.startswith("not valid gzip data (")
+
+
+# --- titles of .txt and .md: only a line that stands alone ----------------------------------
+
+LEAD = ("North Korean leader Kim Jong-un warned party officials in a speech Tuesday that the "
+        "country would speed up its preparations for war, state media reported on Wednesday.")
+
+
+def hard_wrapped(paragraphs: list[str], width: int) -> str:
+    """Paragraphs filled to `width` columns, a blank line between them, as mail and wire text."""
+    return "\n\n".join(textwrap.fill(paragraph, width, break_on_hyphens=False)
+                       for paragraph in paragraphs)
+
+
+def test_hard_wrapped_lead_sentence_is_not_taken_for_a_title():
+    text = hard_wrapped([LEAD, BODY], 68)
+    assert text.split("\n")[1].startswith("Tuesday that")  # a capitalised second line
+    article = only_article("kim.txt", text.encode())
+    assert article.title == ""
+    assert " ".join(article.text.split()).startswith(LEAD)
+
+
+@pytest.mark.parametrize("width", [60, 66, 72])
+def test_hard_wrapped_corpus_articles_keep_their_whole_text(width):
+    rows = [row for row in summaries(corpus_or_skip(), 40)
+            if "\n" in hard_wrapped([row["article"].split("\n")[0]], width)][:8]
+    assert len(rows) == 8
+    for row in rows:
+        paragraphs = [p for p in row["article"].split("\n") if p.strip()]
+        article = only_article(f"{row['id']}.txt", hard_wrapped(paragraphs, width).encode())
+        assert article.title == "", row["id"]
+        assert article.text.split() == row["article"].split(), row["id"]
+
+
+def test_title_line_directly_followed_by_a_paragraph_is_the_title():
+    story = corpus_text(1)[0]
+    article = only_article("venter.txt", f"Venter unveils a synthetic life form\n{story}".encode())
+    assert (article.title, article.text) == ("Venter unveils a synthetic life form", story)
+
+
+def test_title_line_followed_by_hard_wrapped_paragraphs_is_the_title():
+    article = only_article("kim.txt", f"Kim orders faster war preparations\n"
+                                      f"{hard_wrapped([LEAD, BODY], 72)}".encode())
+    assert article.title == "Kim orders faster war preparations"
+    assert " ".join(article.text.split()).startswith(LEAD)
+
+
+def test_markdown_heading_directly_followed_by_the_body_is_the_title():
+    article = only_article("kim.md", f"# Kim orders faster war preparations\n"
+                                     f"{hard_wrapped([LEAD], 60)}\n".encode())
+    assert article.title == "Kim orders faster war preparations"
+    assert " ".join(article.text.split()) == LEAD
+
+
+def test_a_quoted_sentence_is_not_a_title():
+    text = f'The mayor called the budget "a fair deal for every school."\n\n{BODY}'
+    assert only_article("mayor.txt", text.encode()).title == ""
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ("The council approved the budget for schools,", "Hospitals and roads on Monday."),
+    ("The council approved the budget for schools and", "Hospitals on Monday."),
+    ("The council, after a long debate over the new tax -", "Mayor Jones said - approved it."),
+    ("The council approved the budget", "after a long debate on Monday."),
+])
+def test_a_first_line_that_runs_on_is_not_a_title(first, second):
+    text = f"{first}\n{second} {BODY}"  # the second line is much longer than the first
+    article = only_article("council.txt", text.encode())
+    assert (article.title, article.text) == ("", text)
+
+
+# --- article ids from the record's own id or URL ---------------------------------------------
+
+def feed(records: list[dict], key: str = "feeds/world.jsonl") -> list[Article | Failure]:
+    return parse(key, "\n".join(json.dumps(record) for record in records).encode())
+
+
+def ids_by_line(items: list[Article | Failure]) -> list[str]:
+    return [item.article_id for item in items]
+
+
+def test_inserting_a_line_keeps_the_ids_of_the_other_records():
+    rows = summaries(corpus_or_skip(), 4)
+    v1 = [{"id": row["id"], "body": row["article"]} for row in rows[1:]]
+    v2 = [{"id": rows[0]["id"], "body": rows[0]["article"]}, *v1]
+    first, second = feed(v1), feed(v2)
+    assert all(isinstance(item, Article) for item in first + second)
+    assert ids_by_line(second)[1:] == ids_by_line(first)
+    assert [item.article_id.startswith(f"{row['id']}-") for item, row in zip(
+        second, rows, strict=True)] == [True] * 4  # readable: the record's id leads the name
+    assert [item.source.line for item in second] == [1, 2, 3, 4]
+    assert second[1].source.uri == "mem://feeds/world.jsonl#L2"
+
+
+def test_records_without_an_id_are_named_by_their_url():
+    urls = ["https://news.example.org/world/2026/11/27/kim-speech.html",
+            "https://news.example.org/business/budget-approved"]
+    v1 = [{"url": url, "body": BODY} for url in urls]
+    v2 = [{"url": "https://news.example.org/sport/final", "body": BODY}, *v1]
+    assert ids_by_line(feed(v2))[1:] == ids_by_line(feed(v1))
+    assert feed(v1)[0].article_id.startswith("world-2026-11-27-kim-speech-")
+    assert feed(v1)[1].article_id.startswith("business-budget-approved-")
+
+
+def test_numeric_ids_name_articles():
+    v1 = [{"id": 1017, "body": BODY}, {"id": 1018, "body": BODY}]
+    v2 = [{"id": 1016, "body": BODY}, *v1]
+    assert ids_by_line(feed(v2))[1:] == ids_by_line(feed(v1))
+    assert feed(v1)[0].article_id.startswith("1017-")
+
+
+def test_the_same_record_id_in_two_feeds_names_two_articles():
+    [reuters] = feed([{"id": 1, "body": BODY}], "reuters/feed.jsonl")
+    [afp] = feed([{"id": 1, "body": BODY}], "afp/feed.jsonl")
+    assert reuters.article_id != afp.article_id
+
+
+def test_a_json_object_is_named_by_its_id_field():
+    record = {"id": "xsum-10138849", "title": "Budget", "body": BODY}
+    article = only_article("2026-11-27/story.json", json.dumps(record).encode())
+    assert article.article_id.startswith("xsum-10138849-")
+    other = only_article("2026-11-27/story.json", json.dumps({**record, "id": "x2"}).encode())
+    assert other.article_id != article.article_id
+
+
+def test_a_repeated_id_in_one_feed_fails_instead_of_overwriting():
+    items = feed([{"id": "abc", "title": "One", "body": BODY}, {"id": "def", "body": BODY},
+                  {"id": "ghi", "body": BODY}, {"url": "https://example.org/a", "body": BODY},
+                  {"id": "abc", "title": "Five", "body": BODY}])
+    assert [type(i).__name__ for i in items] == ["Article"] * 4 + ["Failure"]
+    assert items[4].reason == "line 5: duplicate id 'abc' (first on line 1)"
+    assert items[4].uri.endswith("#L5") and items[4].article_id != items[0].article_id
+
+
+def test_a_repeated_url_in_one_feed_fails_when_records_have_no_id():
+    url = "https://news.example.org/world/kim-speech"
+    items = feed([{"url": url, "body": BODY}, {"url": url, "body": BODY}])
+    assert isinstance(items[1], Failure)
+    assert items[1].reason == f"line 2: duplicate url '{url}' (first on line 1)"
+
+
+def test_failed_lines_and_records_without_id_or_url_are_named_by_line():
+    items = feed([{"title": "no id", "body": BODY}, {"id": "abc", "body": BODY}])
+    failed = parse("feeds/world.jsonl", b'{"id": "abc", "body": "cut off\n{"id": "d", "body": 1}'
+                                        b'\n{"id": "e", "body": "Too short."}')
+    assert isinstance(items[0], Article)
+    assert items[0].article_id == article_id_for("feeds/world.jsonl", 1)
+    assert [type(item).__name__ for item in failed] == ["Failure"] * 3
+    assert [item.article_id for item in failed] == [article_id_for("feeds/world.jsonl", n)
+                                                    for n in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("record_id", ["../../etc/passwd", "中文 id", "x" * 1000, "a b", "a-b",
+                                       "https://example.org/a?b=c"])
+def test_ids_from_records_are_safe_names(record_id):
+    [article] = feed([{"id": record_id, "body": BODY}])
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,80}", article.article_id), article.article_id
