@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
 import threading
@@ -17,6 +19,7 @@ _loaded: dict[tuple[str, str | None, str], LoadedModel] = {}
 _lock = threading.Lock()
 # Transformers' own default window for tokenizers that do not declare one.
 UNSET_MAX_LENGTH = 10**20
+HASH_CHUNK_BYTES = 1 << 20
 
 
 class ModelUnavailable(RuntimeError):
@@ -60,22 +63,79 @@ def pick_device(setting: str) -> str:
 
 
 def load_model(ref: ModelRef, device: str = "auto") -> LoadedModel:
-    """Load a model and its tokenizer by hub id or folder, or reuse the one already loaded."""
+    """Load a model and its tokenizer by hub id or folder, or reuse the one already loaded.
+
+    Models are kept per (id, revision, device), where the revision is what the model records:
+    a changed folder or a moved branch loads again.
+    """
     device = pick_device(device)
-    key = (ref.id, ref.revision, device)
+    known = _known_revision(ref)
     with _lock:
+        key = (ref.id, known or ref.revision, device)
         if key not in _loaded:
-            _loaded[key] = _load(ref, device)
+            loaded = _load(ref, device, known)
+            key = (ref.id, loaded.revision, device)  # a commit known only after a download
+            _loaded.setdefault(key, loaded)
         return _loaded[key]
 
 
-def _load(ref: ModelRef, device: str) -> LoadedModel:
+def _is_hub_id(model_id: str) -> bool:
+    """Whether a model id names a hub repository, not a tiny model or a local folder."""
+    return not is_tiny(model_id) and not Path(model_id).is_dir()
+
+
+def _known_revision(ref: ModelRef) -> str | None:
+    """The revision to record, as far as it is known before loading (None: not cached yet)."""
+    if is_tiny(ref.id):
+        return fingerprint()
+    if Path(ref.id).is_dir():
+        return _weights_hash(Path(ref.id))
+    return _cached_commit(ref)
+
+
+def _weights_hash(folder: Path) -> str:
+    """`sha256:` and 16 hex digits of the folder's safetensors files (names and contents).
+
+    Hashed once per version of the files (path, size, modification time), not per call.
+    """
+    files = sorted(p for p in folder.resolve().glob("*.safetensors") if p.is_file())
+    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@functools.lru_cache(maxsize=64)
+def _hash_files(files: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in files:
+        path = Path(name)
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as weights:
+            while chunk := weights.read(HASH_CHUNK_BYTES):
+                digest.update(chunk)
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+def _cached_commit(ref: ModelRef) -> str | None:
+    """The commit the Hugging Face cache holds for the hub id at its revision (a branch, tag or
+    commit; default `main`), read from the cache alone; None when it is not cached."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        config = try_to_load_from_cache(ref.id, "config.json", revision=ref.revision)
+    except ValueError:  # not a valid repo id: loading will say so
+        return None
+    # A cached file lies in <cache>/models--<org>--<name>/snapshots/<commit>/.
+    return Path(config).parent.name if isinstance(config, str) else None
+
+
+def _load(ref: ModelRef, device: str, known: str | None) -> LoadedModel:
+    """Load from the local cache first, else download; `known`: see `_known_revision`."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # bars flood run logs; the task logs timings
     source = str(tiny_model_path(ref.id)) if is_tiny(ref.id) else ref.id
-    options = dict(revision=ref.revision, trust_remote_code=False)
+    pinned = known if known and _is_hub_id(ref.id) else ref.revision  # the commit recorded
+    options = dict(revision=pinned, trust_remote_code=False)
     try:
         try:  # the local cache first: no network round trips when the model is there
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **options)
@@ -95,8 +155,7 @@ def _load(ref: ModelRef, device: str) -> LoadedModel:
             f"'hf download {ref.id}' where the Hub is reachable)."
         ) from exc
     model.to(device).eval()
-    revision = fingerprint() if is_tiny(ref.id) else (
-        getattr(model.config, "_commit_hash", None) or ref.revision)
+    revision = known or _cached_commit(ref) or ref.revision  # after a download, the cache knows
     windows = [getattr(model.config, "max_position_embeddings", None), tokenizer.model_max_length]
     max_input = min([w for w in windows if w and w < UNSET_MAX_LENGTH] or [512])
     log.info("loaded %s (revision %s) on %s, input window %d tokens",

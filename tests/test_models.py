@@ -62,3 +62,100 @@ def test_remote_code_is_never_run(summarizer, tmp_path):
     except ModelUnavailable:
         pass
     assert not marker.exists()
+
+
+HUB_ID = "briefs-test/tiny-bart"
+FIRST_COMMIT = "1" * 40
+SECOND_COMMIT = "2" * 40
+
+
+def _perturbed(model):
+    """A copy of `model` with every weight shifted, so its saved files differ."""
+    import copy
+
+    import torch
+
+    changed = copy.deepcopy(model)
+    with torch.no_grad():
+        for parameter in changed.parameters():
+            parameter.add_(0.25)
+    return changed
+
+
+def _same_weights(a, b) -> bool:
+    """Whether two models hold the same first weight tensor."""
+    import torch
+
+    return torch.equal(next(a.parameters()).cpu(), next(b.parameters()).cpu())
+
+
+def _save(folder, model, tokenizer) -> None:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache folder, set as users set it (HF_HUB_CACHE), offline."""
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    # huggingface_hub reads the variable once, at import; its functions read this constant.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def _cache_snapshot(cache, commit: str, model, tokenizer, refs: tuple[str, ...] = ("main",)):
+    """Lay a snapshot out as huggingface_hub's cache does, point `refs` at it, return it."""
+    repo = cache / ("models--" + HUB_ID.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    _save(snapshot, model, tokenizer)
+    (repo / "refs").mkdir(exist_ok=True)
+    for ref in refs:
+        (repo / "refs" / ref).write_text(commit)  # no newline, as huggingface_hub writes it
+    return snapshot
+
+
+def test_a_hub_model_records_the_commit_of_the_cached_snapshot_it_loaded(summarizer, hub_cache):
+    first, second = summarizer.model, _perturbed(summarizer.model)
+    snapshot = _cache_snapshot(hub_cache, FIRST_COMMIT, first, summarizer.tokenizer,
+                               refs=("main", "v1"))
+    loaded = load_model(ModelRef(id=HUB_ID))
+    assert loaded.revision == FIRST_COMMIT
+    assert _same_weights(loaded.model, first)
+    weights = snapshot / "model.safetensors"
+    weights.rename(weights.with_suffix(".aside"))  # served from memory, or it would fail
+    assert load_model(ModelRef(id=HUB_ID)) is loaded  # main unmoved: the model loaded already
+    weights.with_suffix(".aside").rename(weights)
+
+    _cache_snapshot(hub_cache, SECOND_COMMIT, second, summarizer.tokenizer)  # main moves on
+    again = load_model(ModelRef(id=HUB_ID))
+    assert again.revision == SECOND_COMMIT
+    assert _same_weights(again.model, second)
+
+    for pinned in (FIRST_COMMIT, "v1"):  # a commit, and a tag that names it
+        assert load_model(ModelRef(id=HUB_ID, revision=pinned)) is loaded  # same commit
+
+
+def test_a_folder_records_a_hash_of_its_weights_and_reloads_when_they_change(
+        summarizer, tmp_path):
+    _save(tmp_path, summarizer.model, summarizer.tokenizer)
+    ref = ModelRef(id=str(tmp_path))
+    loaded = load_model(ref)
+    assert loaded.revision.startswith("sha256:") and len(loaded.revision) == len("sha256:") + 16
+    assert load_model(ref) is loaded  # unchanged weights: the model loaded already
+
+    changed = _perturbed(summarizer.model)
+    _save(tmp_path, changed, summarizer.tokenizer)
+    again = load_model(ref)
+    assert again.revision.startswith("sha256:") and again.revision != loaded.revision
+    assert _same_weights(again.model, changed)
+    assert not _same_weights(again.model, loaded.model)
+
+
+def test_a_tiny_model_records_its_fingerprint(summarizer, translator_de):
+    from tasks.tiny_models import fingerprint
+
+    assert summarizer.revision == fingerprint() == translator_de.revision
