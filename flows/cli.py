@@ -11,8 +11,12 @@ from typing import Annotated
 
 import typer
 
+from tasks import log_redaction
+
 # Library loggers whose records should reach the run's log in the Prefect UI.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "tasks,transformers,botocore")
+# botocore at DEBUG logs signed requests: AWS credentials are redacted before any handler.
+log_redaction.install()
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn a night's news into multilingual briefs.")
@@ -35,14 +39,22 @@ def run(
         envvar="BRIEFS_MODELS")] = "default",
     config: Annotated[str | None, typer.Option(
         help="a YAML config file (replaces the preset)", envvar="BRIEFS_CONFIG")] = None,
+    limit: Annotated[int | None, typer.Option(
+        help="brief only the first N input objects (a trial run)")] = None,
 ) -> None:
-    """Run the briefs flow once over SOURCE, writing to DEST."""
+    """Run the briefs flow once over SOURCE, writing to DEST.
+
+    Exit status: 0 every article succeeded; 2 some failed (the rest were written; the run
+    itself completed or failed by alerts.max_failed_share); 1 the run itself failed.
+    """
     from flows.briefs_flow import briefs
     from tasks.config import SUPPORTED_LANGUAGES, ConfigError, load_config
 
     wanted = [code.strip() for code in languages.split(",") if code.strip()] if languages else None
     try:
         load_config(models, config, wanted)  # fail on a bad config before Prefect starts
+        if limit is not None and limit < 1:
+            raise ConfigError(f"--limit must be at least 1, not {limit}")
         if unknown := sorted(set(wanted or []) - set(SUPPORTED_LANGUAGES)):
             raise ConfigError(f"--languages: {', '.join(unknown)} not supported; choose from "
                               f"{', '.join(SUPPORTED_LANGUAGES)} (or list them in a config file)")
@@ -50,13 +62,11 @@ def run(
         typer.echo(f"briefs: {exc}", err=True)
         raise typer.Exit(1) from None
     state = briefs(source=source, dest=dest, languages=wanted, models=models, config=config,
-                   return_state=True)
+                   limit=limit, return_state=True)
     typer.echo(state.message or state.name)
-    if state.is_completed():
-        raise typer.Exit(0)
     manifest = state.result(raise_on_failure=False)
     if isinstance(manifest, dict) and "counts" in manifest:
-        raise typer.Exit(2)
+        raise typer.Exit(2 if manifest["counts"]["failed"] else 0)
     typer.echo(f"briefs: the run failed: {manifest}", err=True)
     raise typer.Exit(1)
 

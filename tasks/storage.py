@@ -3,10 +3,21 @@
 S3 endpoint, region and credentials come from boto3's own chain (`AWS_ENDPOINT_URL`,
 `AWS_PROFILE`, environment keys, instance roles), so the same code talks to AWS, MinIO or
 any S3-compatible store. Objects are always written whole.
+
+Retries: every S3 call goes through botocore's standard retry mode, `S3_MAX_ATTEMPTS`
+attempts with jittered exponential backoff, for throttling, 5xx, dropped connections and
+timeouts. Writes get no other retry (a task retry would write a whole batch again), so the
+attempts are sized for them: at a 10% fault rate one PUT fails all 6 attempts with p = 1e-6
+(4 attempts gave 1e-4, about one failed brief in a 2,000-article soak). A GetObject body cut
+short surfaces outside botocore's loop, when the body is read: `S3Store.read` sends the GET
+again, up to `S3_MAX_ATTEMPTS` times, then raises a transient `StorageError` for the read
+task's retries. Timeouts come from `storage.read_timeout_seconds` and
+`storage.connect_timeout_seconds` in the configuration.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -14,11 +25,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+import tenacity
+
+log = logging.getLogger(__name__)
+
 TRANSIENT_S3_CODES = {
     "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
     "InternalError", "ServiceUnavailable", "503", "500", "502", "504",
 }
-S3_MAX_ATTEMPTS = 4  # attempts per call, first one included (botocore standard mode)
+S3_MAX_ATTEMPTS = 6  # attempts per call, first one included (botocore standard mode)
+READ_TIMEOUT_SECONDS = 60.0  # defaults; the configuration's storage section sets them
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 class StorageError(RuntimeError):
@@ -45,28 +62,48 @@ class Store(Protocol):
     def uri_of(self, key: str) -> str: ...
 
 
-def s3_client_config():
+def s3_client_config(read_timeout: float = READ_TIMEOUT_SECONDS,
+                     connect_timeout: float = CONNECT_TIMEOUT_SECONDS):
     """botocore settings for every S3 client: standard retries with jitter, timeouts."""
     from botocore.config import Config
 
     return Config(retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
-                  connect_timeout=10, read_timeout=60)
+                  connect_timeout=connect_timeout, read_timeout=read_timeout)
 
 
-def open_store(uri: str, s3_client: Any = None) -> Store:
+def open_store(uri: str, s3_client: Any = None, *, read_timeout: float = READ_TIMEOUT_SECONDS,
+               connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> Store:
     """A store for `s3://bucket/prefix/` or a local folder path (or `file://` URI).
 
     `s3_client` replaces the client from boto3's default chain (e.g. one built from a
-    Prefect AwsCredentials block).
+    Prefect AwsCredentials block); the timeouts (seconds) are for the default client.
     """
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise StorageError(f"{uri}: an S3 URI needs a bucket, e.g. s3://news-in/2026-11-27/")
-        return S3Store(parsed.netloc, parsed.path.lstrip("/"), s3_client)
+        client = s3_client or _s3_client(s3_client_config(read_timeout, connect_timeout))
+        return S3Store(parsed.netloc, parsed.path.lstrip("/"), client)
     if parsed.scheme in ("", "file"):
         return LocalStore(Path(parsed.path if parsed.scheme == "file" else uri))
     raise StorageError(f"{uri}: unsupported scheme {parsed.scheme!r}; use a folder or s3://")
+
+
+def object_uri(root: str, key: str) -> str:
+    """The URI of `key` under a source or destination, as its store names it (an absolute
+    path for a local folder), so manifests use one form whatever the user typed."""
+    parsed = urlparse(root)
+    if parsed.scheme == "s3":
+        return f"{root.rstrip('/')}/{key}"
+    folder = Path(parsed.path if parsed.scheme == "file" else root)
+    return str(folder.expanduser().resolve() / key)
+
+
+def _s3_client(config: Any) -> Any:
+    """An S3 client from boto3's default chain."""
+    import boto3
+
+    return boto3.client("s3", config=config)
 
 
 def safe_relative_key(key: str) -> str:
@@ -108,8 +145,12 @@ class LocalStore:
 
     def write(self, key: str, data: bytes, content_type: str) -> None:
         target = self.root / safe_relative_key(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name[:50]}.", dir=target.parent)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=f".{target.name[:50]}.",
+                                                 dir=target.parent)
+        except OSError as exc:
+            raise StorageError(f"{target}: {exc.strerror or exc}") from exc
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
@@ -117,21 +158,28 @@ class LocalStore:
                 os.fsync(out.fileno())
             os.chmod(temporary, 0o644)
             os.replace(temporary, target)
-        except BaseException:
+        except BaseException as exc:
             Path(temporary).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise StorageError(f"{target}: {exc.strerror or exc}") from exc
             raise
+
+
+def is_cut_short(exc: Exception) -> bool:
+    """Whether reading a response body failed part-way (cut short, reset, timed out)."""
+    from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
+
+    return isinstance(exc, IncompleteReadError | ResponseStreamingError | ReadTimeoutError)
 
 
 class S3Store:
     """An S3 prefix through boto3, with botocore's standard retry mode for transient errors."""
 
     def __init__(self, bucket: str, prefix: str, client: Any = None) -> None:
-        import boto3
-
         self.bucket = bucket
         self.prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         self.uri = f"s3://{bucket}/{self.prefix}"
-        self.client = client or boto3.client("s3", config=s3_client_config())
+        self.client = client or _s3_client(s3_client_config())
 
     def uri_of(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
@@ -152,10 +200,21 @@ class S3Store:
         return found
 
     def read(self, key: str) -> bytes:
+        """The object's bytes; a body cut short is fetched again (see the module docstring)."""
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+            return self._get_whole_body(key)
         except Exception as exc:
+            if is_cut_short(exc):
+                raise StorageError(f"{self.uri_of(key)}: the body was cut short on each of "
+                                   f"{S3_MAX_ATTEMPTS} reads: {exc}", transient=True) from exc
             raise as_storage_error(exc, self.uri_of(key)) from exc
+
+    @tenacity.retry(retry=tenacity.retry_if_exception(is_cut_short),
+                     stop=tenacity.stop_after_attempt(S3_MAX_ATTEMPTS),
+                     wait=tenacity.wait_random_exponential(multiplier=0.2, max=5),
+                     before_sleep=tenacity.before_sleep_log(log, logging.WARNING), reraise=True)
+    def _get_whole_body(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
 
     def write(self, key: str, data: bytes, content_type: str) -> None:
         try:
@@ -178,7 +237,7 @@ def as_storage_error(exc: Exception, where: str) -> Exception:
         return StorageError(f"{where}: {code}: {error.get('Message', exc)}", transient=transient)
     if isinstance(exc, NoCredentialsError):
         return StorageError(f"{where}: no AWS credentials found (set AWS_PROFILE or keys)")
-    if isinstance(exc, BotoConnectionError | HTTPClientError):
+    if isinstance(exc, BotoConnectionError | HTTPClientError) or is_cut_short(exc):
         return StorageError(f"{where}: {exc}", transient=True)
     if isinstance(exc, BotoCoreError):
         return StorageError(f"{where}: {exc}")

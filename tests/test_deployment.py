@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, corpus_or_skip
+from tests.conftest import REPO, corpus_or_skip, missing
 from tests.corpus_sample import mixed_objects
 
 DEPLOYMENT = "briefs/nightly"
@@ -47,7 +47,7 @@ def wait_until(check, timeout: float, what: str, every: float = 1.0):
 def server_env(s3_endpoint: str) -> Iterator[dict[str, str]]:
     """`prefect server start` on a free loopback port, with its own PREFECT_HOME."""
     port = free_port()
-    home = tempfile.mkdtemp(prefix="briefs-server-home-")
+    home = tempfile.mkdtemp(prefix="briefs-server-home-")  # removed at teardown
     env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_API_PORT": str(port),
            "PREFECT_SERVER_API_HOST": "127.0.0.1",
            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
@@ -71,6 +71,7 @@ def server_env(s3_endpoint: str) -> Iterator[dict[str, str]]:
     server.terminate()
     server.wait(timeout=60)
     log.close()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 class WebhookReceiver:
@@ -156,6 +157,7 @@ def start_nightly(client, s3, bucket: str, count: int = 6):
     return run, len(objects)
 
 
+@pytest.mark.timeout(360)  # measured 47 s, with the module's server, deploy and worker
 def test_a_run_started_through_the_api_briefs_everything(worker, client, s3):
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -195,6 +197,7 @@ def test_a_run_started_through_the_api_briefs_everything(worker, client, s3):
     assert f"| {count} | {count} | 0 | 0 |" in by_type["markdown"].data
 
 
+@pytest.mark.timeout(120)  # measured < 1 s
 def test_the_deployment_has_a_nightly_schedule_and_runs_one_at_a_time(worker, client):
     from prefect.client.schemas.filters import (
         DeploymentFilter,
@@ -222,6 +225,7 @@ def test_the_deployment_has_a_nightly_schedule_and_runs_one_at_a_time(worker, cl
     assert all(r.expected_start_time.hour == 1 or r.expected_start_time.hour == 0 for r in runs)
 
 
+@pytest.mark.timeout(420)  # measured 82 s: two runs one after the other
 def test_a_second_run_waits_for_the_first(worker, client, s3):
     first, _ = start_nightly(client, s3, "first-run")
     wait_until(lambda: client.read_flow_run(first.id).state.is_running(), 300,
@@ -240,6 +244,7 @@ def test_a_second_run_waits_for_the_first(worker, client, s3):
     assert second_run.start_time >= first_run.end_time  # never overlapping
 
 
+@pytest.mark.timeout(180)  # measured 10 s
 def test_a_failed_nightly_run_sends_the_alert(worker, client, alerts):
     deployment = client.read_deployment_by_name(DEPLOYMENT)
     run = client.create_flow_run_from_deployment(deployment.id, parameters={
@@ -255,6 +260,37 @@ def test_a_failed_nightly_run_sends_the_alert(worker, client, alerts):
     assert "Failed" in posted["subject"] and "NoSuchBucket" in posted["body"]
 
 
+@pytest.mark.timeout(300)
+def test_a_nightly_run_past_its_time_limit_ends_timed_out_and_sends_the_alert(
+        worker, client, alerts, s3, tmp_path):
+    from tests.test_outcome import SLOW_SUMMARIES
+    from tests.test_reuse import tiny_config
+
+    config = tiny_config(tmp_path, "one-second", timeouts={"run_seconds": 1},
+                         generation=SLOW_SUMMARIES, batching={"articles_per_task": 1})
+    s3.create_bucket(Bucket="late-in")
+    s3.create_bucket(Bucket="late-out")
+    for key, data in mixed_objects(corpus_or_skip(), {"txt": 3}).items():
+        s3.put_object(Bucket="late-in", Key=f"{NIGHT}/{key}", Body=data)
+    deployment = client.read_deployment_by_name(DEPLOYMENT)
+    run = client.create_flow_run_from_deployment(deployment.id, parameters={
+        "source": "s3://late-in/{date}/", "dest": "s3://late-out/{date}/", "date": NIGHT,
+        "languages": ["de"], "config": config})
+    state = final_state(client, run.id)
+    assert state.name == "TimedOut", (state.name, state.message)
+    name = client.read_flow_run(run.id).name
+
+    def alert():
+        return next((a for a in alerts.received if name in a["subject"]), None)
+
+    posted = wait_until(alert, 120, "the alert webhook", every=1)
+    assert "ended TimedOut" in posted["subject"] and "timeouts.run_seconds" in posted["body"]
+    manifest = json.loads(s3.get_object(Bucket="late-out", Key=f"{NIGHT}/manifest.json")["Body"]
+                          .read())
+    assert manifest["counts"]["total"] == 3 and manifest["counts"]["failed"] == 3
+
+
+@pytest.mark.timeout(240)  # measured 14 s (with the session's API: up to 120 s more)
 @pytest.mark.usefixtures("prefect_api")
 def test_briefs_serve_offers_the_same_nightly_deployment_without_a_pool():
     from prefect.client.orchestration import get_client
@@ -293,13 +329,20 @@ def test_prefect_yaml_schedule_matches_the_config():
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = REPO / "test-artifacts"
 
 
+def screenshots(tmp_path: Path) -> Path:
+    """Where the browser test saves its screenshots: $BRIEFS_TEST_ARTIFACTS, else tmp_path."""
+    folder = Path(os.environ.get("BRIEFS_TEST_ARTIFACTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.mark.timeout(240)  # measured 18 s, with the module's teardown
 def test_an_editor_starts_a_custom_run_from_the_ui(worker, client, s3, server_env, tmp_path):
     chromium = shutil.which("chromium")
     if chromium is None:
-        pytest.skip("Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
+        missing("Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
     from playwright.sync_api import sync_playwright
 
     s3.create_bucket(Bucket="browser-in")
@@ -332,14 +375,14 @@ def test_an_editor_starts_a_custom_run_from_the_ui(worker, client, s3, server_en
         languages.locator(".p-tag").filter(has_text="es").locator(".p-tag__dismiss").click()
         parameter("models (Optional)").locator("textarea").fill("tiny")
         name = page.locator(".p-label").filter(has_text="Run Name").locator("input").input_value()
-        SCREENSHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=SCREENSHOTS / "run-form.png", full_page=True)
+        saved = screenshots(tmp_path)
+        page.screenshot(path=saved / "run-form.png", full_page=True)
         page.get_by_role("button", name="Submit", exact=True).click()
         try:  # the UI goes back to the deployment's runs once the run is created
             page.wait_for_url(re.compile(r"/deployments/deployment/[^/?]+\?tab=Runs"),
                               wait_until="commit")
         finally:
-            page.screenshot(path=SCREENSHOTS / "after-submit.png", full_page=True)
+            page.screenshot(path=saved / "after-submit.png", full_page=True)
             browser.close()
 
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName

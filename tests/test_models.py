@@ -6,8 +6,11 @@ import json
 
 import pytest
 
-from tasks.config import ModelRef
+from tasks.config import ModelRef, RuntimeConfig
 from tasks.models import ModelUnavailable, load_model
+from tests.conftest import CTRANSLATE2, TRANSFORMERS, tiny_model
+
+ON_TRANSFORMERS = RuntimeConfig(**TRANSFORMERS)  # these tests compare torch weights
 
 
 def test_tiny_models_load_through_from_pretrained(summarizer, translator_de):
@@ -17,8 +20,8 @@ def test_tiny_models_load_through_from_pretrained(summarizer, translator_de):
     assert summarizer.max_input_tokens == 256 and summarizer.revision
 
 
-def test_each_model_is_loaded_once_per_process(tiny_config, summarizer):
-    again = load_model(tiny_config.models.summarizer)
+def test_each_model_is_loaded_once_per_process(summarizer):
+    again = tiny_model("summarizer", TRANSFORMERS)
     assert again is summarizer and again.model is summarizer.model
 
 
@@ -34,21 +37,23 @@ def test_a_model_that_cannot_be_had_names_itself_and_the_ways_out(monkeypatch):
 def test_a_folder_works_as_a_model_id(summarizer, tmp_path):
     summarizer.model.save_pretrained(tmp_path)
     summarizer.tokenizer.save_pretrained(tmp_path)
-    loaded = load_model(ModelRef(id=str(tmp_path)))
+    loaded = load_model(ModelRef(id=str(tmp_path)), ON_TRANSFORMERS)
     assert type(loaded.model).__name__ == "BartForConditionalGeneration"
 
 
-def test_pickled_weights_are_refused(summarizer, tmp_path):
+@pytest.mark.parametrize("engine", [TRANSFORMERS, CTRANSLATE2], ids=["transformers", "ct2"])
+def test_pickled_weights_are_refused(summarizer, tmp_path, engine):
     import torch
 
     summarizer.model.config.save_pretrained(tmp_path)
     summarizer.tokenizer.save_pretrained(tmp_path)
     torch.save(summarizer.model.state_dict(), tmp_path / "pytorch_model.bin")  # a pickle
     with pytest.raises(ModelUnavailable, match="safetensors"):
-        load_model(ModelRef(id=str(tmp_path)))
+        load_model(ModelRef(id=str(tmp_path)), RuntimeConfig(**engine))
 
 
-def test_remote_code_is_never_run(summarizer, tmp_path):
+@pytest.mark.parametrize("engine", [TRANSFORMERS, CTRANSLATE2], ids=["transformers", "ct2"])
+def test_remote_code_is_never_run(summarizer, tmp_path, engine):
     summarizer.model.save_pretrained(tmp_path)
     summarizer.tokenizer.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
@@ -57,8 +62,10 @@ def test_remote_code_is_never_run(summarizer, tmp_path):
     marker = tmp_path / "remote-code-ran"
     (tmp_path / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     try:
-        loaded = load_model(ModelRef(id=str(tmp_path)))
-        assert type(loaded.model).__name__ == "BartForConditionalGeneration"  # the built-in class
+        loaded = load_model(ModelRef(id=str(tmp_path)), RuntimeConfig(**engine))
+        assert loaded.engine.name == engine["engine"]  # the built-in classes, no remote code
+        [output] = loaded.engine.generate(["The council met on Monday."], {"max_new_tokens": 4})
+        assert isinstance(output, str)
     except ModelUnavailable:
         pass
     assert not marker.exists()
@@ -122,34 +129,35 @@ def test_a_hub_model_records_the_commit_of_the_cached_snapshot_it_loaded(summari
     first, second = summarizer.model, _perturbed(summarizer.model)
     snapshot = _cache_snapshot(hub_cache, FIRST_COMMIT, first, summarizer.tokenizer,
                                refs=("main", "v1"))
-    loaded = load_model(ModelRef(id=HUB_ID))
+    loaded = load_model(ModelRef(id=HUB_ID), ON_TRANSFORMERS)
     assert loaded.revision == FIRST_COMMIT
     assert _same_weights(loaded.model, first)
     weights = snapshot / "model.safetensors"
     weights.rename(weights.with_suffix(".aside"))  # served from memory, or it would fail
-    assert load_model(ModelRef(id=HUB_ID)) is loaded  # main unmoved: the model loaded already
+    # main unmoved: the model loaded already
+    assert load_model(ModelRef(id=HUB_ID), ON_TRANSFORMERS) is loaded
     weights.with_suffix(".aside").rename(weights)
 
     _cache_snapshot(hub_cache, SECOND_COMMIT, second, summarizer.tokenizer)  # main moves on
-    again = load_model(ModelRef(id=HUB_ID))
+    again = load_model(ModelRef(id=HUB_ID), ON_TRANSFORMERS)
     assert again.revision == SECOND_COMMIT
     assert _same_weights(again.model, second)
 
     for pinned in (FIRST_COMMIT, "v1"):  # a commit, and a tag that names it
-        assert load_model(ModelRef(id=HUB_ID, revision=pinned)) is loaded  # same commit
+        assert load_model(ModelRef(id=HUB_ID, revision=pinned), ON_TRANSFORMERS) is loaded
 
 
 def test_a_folder_records_a_hash_of_its_weights_and_reloads_when_they_change(
         summarizer, tmp_path):
     _save(tmp_path, summarizer.model, summarizer.tokenizer)
     ref = ModelRef(id=str(tmp_path))
-    loaded = load_model(ref)
+    loaded = load_model(ref, ON_TRANSFORMERS)
     assert loaded.revision.startswith("sha256:") and len(loaded.revision) == len("sha256:") + 16
-    assert load_model(ref) is loaded  # unchanged weights: the model loaded already
+    assert load_model(ref, ON_TRANSFORMERS) is loaded  # unchanged weights: the model loaded already
 
     changed = _perturbed(summarizer.model)
     _save(tmp_path, changed, summarizer.tokenizer)
-    again = load_model(ref)
+    again = load_model(ref, ON_TRANSFORMERS)
     assert again.revision.startswith("sha256:") and again.revision != loaded.revision
     assert _same_weights(again.model, changed)
     assert not _same_weights(again.model, loaded.model)
