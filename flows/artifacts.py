@@ -79,3 +79,23 @@ def summary_markdown(manifest: dict[str, Any], written: list[dict[str, Any]],
         if not previews:
             lines += ["No briefs.", ""]
     return "\n".join(lines)
+
+
+PARTIAL_EVENT = "briefs.run.partial"
+EVENT_FAILURES = 50  # failures named in the event's payload; the manifest has them all
+
+
+def publish_partial_run(run_id: str, dest: str, manifest: dict[str, Any]) -> None:
+    """Emit `briefs.run.partial`: the run completed with some failed articles, within the
+    allowed share. An automation can match it; the flow run is attached as related."""
+    from prefect.events import emit_event
+
+    failed = [{"article_id": e["article_id"], "source": e["source"], "reason": e["reason"]}
+              for e in manifest["articles"] if e["status"] == "failed"]
+    emit_event(
+        event=PARTIAL_EVENT,
+        resource={"prefect.resource.id": f"briefs.run.{run_id}",
+                  "prefect.resource.name": dest},
+        payload={"counts": manifest["counts"], "dest": dest,
+                 "failed": failed[:EVENT_FAILURES]},
+    )

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
+from pydantic import Field
 
-from flows.artifacts import Progress, publish_results
+from flows.artifacts import Progress, publish_partial_run, publish_results
+from tasks import log_redaction
 from tasks.articles import article_id_for, input_format
 from tasks.config import SUPPORTED_LANGUAGES, BriefsConfig, load_config
-from tasks.pipeline import drop_duplicates
+from tasks.engines import GENERATION
+from tasks.outcome import Deadline, run_ending
+from tasks.pipeline import ReusePlan, drop_duplicates
 from tasks.records import Article, Brief, Failure
 from tasks.render import now_iso
 from tasks.schedule import fill_date, run_date
@@ -27,13 +32,30 @@ from tasks.steps import (
     write_briefs,
     write_digests_and_manifest,
 )
+from tasks.storage import object_uri
 
-ALREADY_BRIEFED = "already briefed: unchanged content under the same configuration"
+log_redaction.install()  # worker-started runs never import the CLI
+
+ALREADY_BRIEFED = "already briefed: unchanged article, models and settings"
 Language = Literal[SUPPORTED_LANGUAGES]  # a multi-select in the UI's run form
+TIMED_OUT = "ran past its time limit of {seconds:.0f} s ({setting})"
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+@dataclass
+class Ledger:
+    """Every article of the run lands in exactly one of these."""
+
+    written: list[dict[str, Any]] = field(default_factory=list)
+    reused: list[dict[str, Any]] = field(default_factory=list)
+    unbriefed: list[Failure] = field(default_factory=list)
+
+    def recorded(self) -> set[str]:
+        return ({d["article_id"] for d in self.written + self.reused}
+                | {f.article_id for f in self.unbriefed})
 
 
 @flow(name="briefs", log_prints=True)
@@ -44,7 +66,7 @@ def briefs(
     languages: list[Language] | None = None,
     models: str = "default",
     config: str | None = None,
-    limit: int | None = None,
+    limit: Annotated[int, Field(ge=1)] | None = None,
 ):
     """Summarise every article under `source`, translate the summaries, write them to `dest`.
 
@@ -58,89 +80,112 @@ def briefs(
         languages: Target languages; empty means the config's list.
         models: Model preset (`default`, `tiny`) or a local summariser model folder.
         config: A YAML config file that replaces the preset.
-        limit: Brief only the first N input objects (for trial runs); empty means all.
+        limit: Brief only the first N input objects (for trial runs; at least 1); empty
+            means all.
     """
     logger = get_run_logger()
     started_at, clock = now_iso(), time.perf_counter()
     settings = load_config(models, config, list(languages) if languages else None)
+    deadline = Deadline(settings.timeouts.run_seconds)
     day = run_date(date, settings.schedule.timezone, flow_run.get_scheduled_start_time())
     source, dest = fill_date(source, day), fill_date(dest, day)
     run_id = str(flow_run.get_id() or "local")
     logger.info("run %s: %s → %s, languages %s, config %s", run_id, source, dest,
                 ",".join(settings.languages), settings.config_hash())
-    versions = load_models(settings)
+    versions = load_models.with_options(
+        timeout_seconds=settings.timeouts.load_models_seconds)(settings)
+    loaded_at, generation_before = time.perf_counter(), GENERATION.snapshot()
     existing = list_existing_briefs(dest, settings)
     objects = list_articles(source, settings)
 
-    unbriefed = [_object_failure(source, o.key, "unsupported file type", "skipped")
-                 for o in objects if input_format(o.key) is None]
+    ledger = Ledger([], [], [_object_failure(source, o.key, "unsupported file type", "skipped")
+                             for o in objects if input_format(o.key) is None])
     supported = [o for o in objects if input_format(o.key) is not None][:limit]
     progress = Progress(len(supported))
-    written: list[dict[str, Any]] = []
-    reused: list[dict[str, Any]] = []
     seen: dict[str, Article] = {}
     size = settings.batching.articles_per_task
     batches = _chunks(supported, size)
     for number, objects_batch in enumerate(batches, start=1):
         label = f"{number}/{len(batches)}"
+        if deadline.passed():
+            ledger.unbriefed += [_object_failure(source, o.key, deadline.reason)
+                                 for o in objects_batch]
+            continue
         try:
             items = read_articles(source, objects_batch, settings, batch=label)
         except Exception as exc:  # retries exhausted or permanent: the whole batch fails
-            unbriefed += [_object_failure(source, o.key, f"could not be read: {exc}")
-                          for o in objects_batch]
+            ledger.unbriefed += [_object_failure(source, o.key, f"could not be read: {exc}")
+                                 for o in objects_batch]
             continue
-        unbriefed += [i for i in items if isinstance(i, Failure)]
+        ledger.unbriefed += [i for i in items if isinstance(i, Failure)]
         articles, duplicates = drop_duplicates([i for i in items if isinstance(i, Article)], seen)
-        unbriefed += duplicates
+        ledger.unbriefed += duplicates
         groups = _chunks(articles, size)
         for part, group in enumerate(groups, start=1):
             group_label = label if len(groups) == 1 else f"{label}.{part}"
-            written += _brief_group(group, settings, dest, versions, existing, group_label,
-                                    reused, unbriefed)
+            _brief_group(group, settings, dest, versions, existing, group_label, run_id,
+                         deadline, ledger)
         progress.update(number * size)
 
     parameters = {"source": source, "dest": dest, "date": day, "languages": settings.languages,
                   "models": models, "config": config, "limit": limit,
                   "config_hash": settings.config_hash()}
-    manifest = write_digests_and_manifest(dest, settings, written, reused, unbriefed,
-                                          run_id, started_at, parameters)
-    publish_results(manifest, written, reused, settings.languages, time.perf_counter() - clock)
-    counts = manifest["counts"]
-    message = (f"{counts['succeeded']} of {counts['total']} briefed, {counts['failed']} failed, "
-               f"{counts['skipped']} skipped; manifest at {dest.rstrip('/')}/manifest.json")
-    if counts["failed"]:
-        return Failed(message=message, data=manifest)
-    return Completed(message=message, data=manifest)
+    generate_seconds, generated_tokens = GENERATION.since(generation_before)
+    timings = {"load_models_seconds": round(loaded_at - clock, 2),
+               "brief_seconds": round(time.perf_counter() - loaded_at, 2),
+               "generate_seconds": round(generate_seconds, 2),
+               "generated_tokens": generated_tokens}
+    manifest = write_digests_and_manifest(dest, settings, ledger.written, ledger.reused,
+                                          ledger.unbriefed, run_id, started_at, parameters,
+                                          timings)
+    publish_results(manifest, ledger.written, ledger.reused, settings.languages,
+                    time.perf_counter() - clock)
+    ending = run_ending(manifest["counts"], settings.alerts.max_failed_share, deadline.missed,
+                        f"{dest.rstrip('/')}/manifest.json")
+    logger.info(ending.message)
+    if ending.ending == "partial":
+        publish_partial_run(run_id, dest, manifest)
+    if ending.ending == "timed_out":
+        return Failed(name="TimedOut", message=ending.message, data=manifest)
+    if ending.ending == "failed":
+        return Failed(message=ending.message, data=manifest)
+    return Completed(message=ending.message, data=manifest)
 
 
 def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
-                 versions: dict[str, Any], existing: set[str], label: str,
-                 reused: list[dict[str, Any]], unbriefed: list[Failure]) -> list[dict[str, Any]]:
-    """Brief one group of articles: skip unchanged ones, summarise, translate, write.
+                 versions: dict[str, Any], existing: set[str], label: str, run_id: str,
+                 deadline: Deadline, ledger: Ledger) -> None:
+    """Brief one group of articles: reuse unchanged steps, summarise, translate, write.
 
-    Every article that gets no new brief is recorded in `reused` or `unbriefed`.
+    Every article of the group ends up in the ledger, written, reused or unbriefed.
     """
+    timeout = max(min(settings.timeouts.generate_seconds, deadline.remaining()), 1.0)
+    setting = ("timeouts.generate_seconds" if timeout == settings.timeouts.generate_seconds
+               else "timeouts.run_seconds")
     try:
-        if existing:
-            group, earlier = reuse_briefs(dest, group, settings, existing, batch=label)
-            reused += earlier
-            unbriefed += [Failure(d["article_id"], d["source"]["uri"], ALREADY_BRIEFED,
-                                  status="skipped") for d in earlier]
-        if not group:
-            return []
-        summarised = summarise(group, settings, batch=label)
-        unbriefed += [b for b in summarised if isinstance(b, Failure)]
-        summaries = [b for b in summarised if isinstance(b, Brief)]
-        translated = translate(summaries, settings, batch=label) if summaries else []
-        unbriefed += [b for b in translated if isinstance(b, Failure)]
+        plan = (reuse_briefs(dest, group, settings, existing, batch=label) if existing
+                else ReusePlan(to_summarise=group))
+        ledger.reused += plan.unchanged
+        ledger.unbriefed += [Failure(d["article_id"], d["source"]["uri"], ALREADY_BRIEFED,
+                                     status="skipped") for d in plan.unchanged]
+        summarised = summarise.with_options(timeout_seconds=timeout)(
+            plan.to_summarise, settings, batch=label) if plan.to_summarise else []
+        ledger.unbriefed += [b for b in summarised if isinstance(b, Failure)]
+        to_translate = [b for b in summarised if isinstance(b, Brief)] + plan.partial
+        translated = translate.with_options(timeout_seconds=timeout)(
+            to_translate, settings, batch=label) if to_translate else []
+        ledger.unbriefed += [b for b in translated if isinstance(b, Failure)]
         done = [b for b in translated if isinstance(b, Brief)]
-        return write_briefs(dest, done, settings, versions, batch=label) if done else []
-    except Exception as exc:  # e.g. writes still failing after retries
-        recorded = {f.article_id for f in unbriefed}
-        unbriefed += [Failure(a.article_id, a.source.uri, f"batch {label} failed: {exc}")
-                      for a in group if a.article_id not in recorded]
-        return []
+        results = write_briefs(dest, done, settings, versions, run_id, batch=label) if done else []
+        ledger.written += [r for r in results if isinstance(r, dict)]
+        ledger.unbriefed += [r for r in results if isinstance(r, Failure)]
+    except Exception as exc:  # a model step past its time limit, or writes that cannot start
+        reason = (f"batch {label} {TIMED_OUT.format(seconds=timeout, setting=setting)}"
+                  if isinstance(exc, TimeoutError) else f"batch {label} failed: {exc}")
+        recorded = ledger.recorded()
+        ledger.unbriefed += [Failure(a.article_id, a.source.uri, reason)
+                             for a in group if a.article_id not in recorded]
 
 
 def _object_failure(source: str, key: str, reason: str, status: str = "failed") -> Failure:
-    return Failure(article_id_for(key), f"{source.rstrip('/')}/{key}", reason, status)
+    return Failure(article_id_for(key), object_uri(source, key), reason, status)

@@ -1,8 +1,10 @@
 """The nightly run's alert, as code: `make deploy` creates it, or replaces it on redeploy.
 
-It fires when a run of `briefs/nightly` ends Failed (the run broke, or some articles failed:
-the flow then ends Failed with the counts in its message) or Crashed, and sends the
-notification block named in the config's `alerts.notification_block`.
+It fires when a run of `briefs/nightly` ends Failed (the run broke, or more articles failed
+than `alerts.max_failed_share` allows: the flow then ends Failed with the counts in its
+message), TimedOut (past `timeouts.run_seconds`) or Crashed, and sends the notification block
+named in the config's `alerts.notification_block`. A run whose few failures stay within the
+share completes and emits `briefs.run.partial` instead, which another automation can match.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tasks.config import load_config
 
 DEPLOYMENT = "briefs/nightly"
 AUTOMATION_NAME = "briefs-nightly-failed"
+ALERT_STATES = ("Failed", "TimedOut", "Crashed")
 SUBJECT = "briefs: nightly run {{ flow_run.name }} ended {{ flow_run.state.name }}"
 BODY = ("Run {{ flow_run.name }} of {{ deployment.name }} ended {{ flow_run.state.name }}: "
         "{{ flow_run.state.message }}\nSee {{ flow_run|ui_url }}")
@@ -27,9 +30,9 @@ BODY = ("Run {{ flow_run.name }} of {{ deployment.name }} ended {{ flow_run.stat
 def alert_automation(deployment_id: str, block_document_id: str) -> Automation:
     return Automation(
         name=AUTOMATION_NAME,
-        description="Notify when a nightly briefs run fails or ends with failed articles.",
+        description="Notify when a nightly briefs run fails, times out or crashes.",
         trigger=EventTrigger(
-            expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
+            expect={f"prefect.flow-run.{state}" for state in ALERT_STATES},
             match_related={"prefect.resource.id": f"prefect.deployment.{deployment_id}"},
             posture=Posture.Reactive, threshold=1,
         ),

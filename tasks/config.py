@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -103,19 +104,46 @@ class LimitsConfig(Strict):
 
 
 class RuntimeConfig(Strict):
+    """Where and how models run; none of it changes what a brief says, except the engine and
+    compute type, which are recorded in every brief and in its reuse keys."""
+
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    engine: Literal["auto", "transformers", "ctranslate2"] = Field(
+        "auto", description="auto: CTranslate2 where the architecture converts (BART, Marian, "
+        "T5, M2M/NLLB, PEGASUS), else transformers")
+    compute_type: Literal["auto", "float32", "int8", "int8_float32", "float16", "bfloat16",
+                          "int8_float16"] = Field(
+        "auto", description="auto: the fastest measured for the device (CTranslate2), float32 "
+        "on CPU and float16/bfloat16 on CUDA (transformers)")
 
 
 class StorageConfig(Strict):
     aws_credentials_block: str | None = Field(
         None, description="name of a Prefect AwsCredentials block for S3 (endpoint in its "
         "aws_client_parameters); empty means boto3's own chain")
+    read_timeout_seconds: float = Field(
+        60, gt=0, description="S3: seconds to wait for an answer before botocore retries")
+    connect_timeout_seconds: float = Field(
+        10, gt=0, description="S3: seconds to wait for a connection before botocore retries")
 
 
 class AlertsConfig(Strict):
     notification_block: str | None = Field(
         None, description="'<block-type>/<name>' of a Prefect notification block, e.g. "
         "'custom-webhook/briefs-alerts'; the nightly alert automation sends it")
+    max_failed_share: float = Field(
+        0.05, ge=0, le=1, description="above this share of failed articles the run ends "
+        "Failed (and alerts); at or below it the run completes and emits briefs.run.partial")
+
+
+class TimeoutsConfig(Strict):
+    """Time limits, so one hung step cannot hold every later night (one run at a time)."""
+
+    run_seconds: int = Field(6 * 3600, ge=1, description="the whole run; batches not started "
+                             "by then fail with this reason and the run ends TimedOut")
+    load_models_seconds: int = Field(1800, ge=1, description="loading (or downloading) models")
+    generate_seconds: int = Field(3600, ge=1, description="one summarise or translate task "
+                                  "run (one batch)")
 
 
 class ScheduleConfig(Strict):
@@ -152,6 +180,7 @@ class BriefsConfig(BaseSettings):
     runtime: RuntimeConfig = RuntimeConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     alerts: AlertsConfig = AlertsConfig()
+    timeouts: TimeoutsConfig = TimeoutsConfig()
     storage: StorageConfig = StorageConfig()
 
     @field_validator("languages", mode="before")
@@ -178,6 +207,12 @@ class BriefsConfig(BaseSettings):
         """Stable hash of the effective configuration."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def cache_dir(kind: str) -> Path:
+    """Where built and converted models are kept: `BRIEFS_CACHE_DIR`, else ~/.cache/briefs."""
+    base = os.environ.get("BRIEFS_CACHE_DIR") or Path.home() / ".cache" / "briefs"
+    return Path(base) / kind
 
 
 def preset_path(name: str) -> Path:

@@ -64,12 +64,4 @@ def generate_texts(
 
 
 def _generate(texts: list[str], loaded: LoadedModel, settings: dict[str, Any]) -> list[str]:
-    import torch
-
-    encoded = loaded.tokenizer(texts, return_tensors="pt", padding=True, truncation=False)
-    encoded = {name: tensor.to(loaded.device) for name, tensor in encoded.items()}
-    options = {name: value for name, value in settings.items() if value is not None}
-    with torch.inference_mode():
-        output = loaded.model.generate(**encoded, **options)
-    decoded = loaded.tokenizer.batch_decode(output, skip_special_tokens=True)
-    return [text.strip() for text in decoded]
+    return loaded.engine.generate(texts, settings)

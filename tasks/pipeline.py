@@ -11,14 +11,16 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from tasks import reuse
 from tasks.articles import ParseError, RawObject, article_id_for, check_size, parse_object
 from tasks.config import BriefsConfig
 from tasks.language import detect_language
 from tasks.models import LoadedModel, load_model
 from tasks.records import Article, Brief, Failure
-from tasks.render import brief_document, to_json_bytes
+from tasks.render import brief_document, source_record, to_json_bytes
 from tasks.storage import ObjectInfo, StorageError, Store
 from tasks.summarise import summarise_texts
 from tasks.text import split_sentences
@@ -31,11 +33,11 @@ DERIVED_TITLE_CHARS = 120
 
 def load_all_models(config: BriefsConfig) -> dict[str, LoadedModel]:
     """Load the summariser and every translator, so a missing model fails the run up front."""
-    loaded = {"summarizer": load_model(config.models.summarizer, config.runtime.device)}
+    loaded = {"summarizer": load_model(config.models.summarizer, config.runtime)}
     for lang in config.languages:
         if lang not in SUMMARY_LANGUAGES:
             loaded[f"translator_{lang}"] = load_model(
-                config.models.translator(lang), config.runtime.device)
+                config.models.translator(lang), config.runtime)
     return loaded
 
 
@@ -92,8 +94,8 @@ def summarise_articles(articles: list[Article], config: BriefsConfig) -> list[Br
                 f"configured for it (summarised languages: {', '.join(SUMMARY_LANGUAGES)})")))
     if not readable:
         return results
-    loaded = load_model(config.models.summarizer, config.runtime.device)
-    settings = config.generation.summary.model_dump()
+    loaded = load_model(config.models.summarizer, config.runtime)
+    settings = loaded.effective_settings(config.generation.summary.model_dump())
     started = time.perf_counter()
     summaries = summarise_texts(loaded, [a.text for a in readable], settings,
                                 config.batching.max_tokens)
@@ -108,22 +110,23 @@ def summarise_articles(articles: list[Article], config: BriefsConfig) -> list[Br
             brief.titles[article.language] = article.title
             brief.summaries[article.language] = summary.text
             brief.timings_ms.update(parse=article.parse_ms, summarise=spent)
-            brief.generation["summary"] = loaded.effective_settings(settings)
+            brief.generation["summary"] = settings
+            brief.steps["summary"] = {"key": summary_key(article, config)}
             _warn_if_random(brief, loaded)
             results.append(brief)
     return results
 
 
 def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | Failure]:
-    """Translate each brief's summary and title into every configured language."""
+    """Translate each brief's summary and title into every configured language it lacks."""
     failed: dict[str, Failure] = {}
     for lang in config.languages:
         todo = [b for b in briefs if b.article_id not in failed
-                and b.article.language != lang]
+                and b.article.language != lang and lang not in b.summaries]
         if not todo:
             continue
-        loaded = load_model(config.models.translator(lang), config.runtime.device)
-        settings = config.generation.translation.model_dump()
+        loaded = load_model(config.models.translator(lang), config.runtime)
+        settings = loaded.effective_settings(config.generation.translation.model_dump())
         started = time.perf_counter()
         texts = [b.summary for b in todo] + [b.article.title for b in todo]
         outputs = translate_texts(loaded, texts, settings, config.batching.max_tokens)
@@ -138,9 +141,26 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
             brief.summaries[lang] = str(summary)
             brief.titles[lang] = str(title)
             brief.timings_ms[f"translate_{lang}"] = shares[position]
-            brief.generation[f"translation_{lang}"] = loaded.effective_settings(settings)
+            brief.generation[f"translation_{lang}"] = settings
+            brief.steps.setdefault("translations", {})[lang] = {
+                "key": translation_key(brief, lang, config)}
             _warn_if_random(brief, loaded)
     return [failed.get(b.article_id, b) for b in briefs]
+
+
+def summary_key(article: Article, config: BriefsConfig) -> str:
+    """The reuse key of an article's summary under this configuration."""
+    loaded = load_model(config.models.summarizer, config.runtime)
+    settings = loaded.effective_settings(config.generation.summary.model_dump())
+    return reuse.summary_key(article.text, _version(loaded), settings, loaded.runs_on)
+
+
+def translation_key(brief: Brief, lang: str, config: BriefsConfig) -> str:
+    """The reuse key of a brief's translation into `lang` under this configuration."""
+    loaded = load_model(config.models.translator(lang), config.runtime)
+    settings = loaded.effective_settings(config.generation.translation.model_dump())
+    return reuse.translation_key(brief.summary, brief.article.title, _version(loaded), settings,
+                                 loaded.runs_on)
 
 
 BRIEFS_FOLDER = "briefs/"
@@ -151,14 +171,22 @@ def brief_key(article_id: str) -> str:
 
 
 def write_briefs(store: Store, briefs: list[Brief], config: BriefsConfig,
-                 models: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Write each brief whole as `briefs/<article_id>.json`; returns the documents written."""
-    documents = []
+                 models: dict[str, dict[str, Any]], run_id: str) -> list[dict[str, Any] | Failure]:
+    """Write each brief whole as `briefs/<article_id>.json`, each on its own.
+
+    Returns, per brief, the document written or a `Failure`: a brief that could not be
+    written (botocore's retries exhausted) fails alone, and those written are recorded.
+    """
+    results: list[dict[str, Any] | Failure] = []
     for brief in briefs:
-        document = brief_document(brief, config, models)
-        store.write(brief_key(brief.article_id), to_json_bytes(document), "application/json")
-        documents.append(document)
-    return documents
+        document = brief_document(brief, config, models, run_id)
+        try:
+            store.write(brief_key(brief.article_id), to_json_bytes(document), "application/json")
+        except StorageError as exc:
+            results.append(_failed(brief.article, f"the brief could not be written: {exc}"))
+            continue
+        results.append(document)
+    return results
 
 
 def drop_duplicates(articles: list[Article], seen: dict[str, Article]
@@ -181,37 +209,94 @@ def drop_duplicates(articles: list[Article], seen: dict[str, Article]
     return unique, duplicates
 
 
-def reuse_unchanged(store: Store, articles: list[Article], config: BriefsConfig,
-                    existing: set[str]) -> tuple[list[Article], list[dict[str, Any]]]:
-    """Split off articles already briefed from the same content under the same configuration.
+@dataclass
+class ReusePlan:
+    """What a re-run can take over from briefs already written."""
 
-    Returns the articles still to brief and the earlier brief documents of the others, so a
-    re-run after a crash writes only what is missing.
+    to_summarise: list[Article] = field(default_factory=list)
+    partial: list[Brief] = field(default_factory=list)  # summary reused, languages missing
+    unchanged: list[dict[str, Any]] = field(default_factory=list)  # whole briefs, as written
+
+
+def plan_reuse(store: Store, articles: list[Article], config: BriefsConfig,
+               existing: set[str]) -> ReusePlan:
+    """Reuse each step whose key is unchanged: the summary, then each translation.
+
+    A brief whose every step (and source) is unchanged is taken over whole and not written
+    again; one with a new language or a new title keeps its summary and what else still
+    holds; a changed article, summariser or summary setting is briefed again.
     """
-    todo, reused = [], []
-    config_hash = config.config_hash()
+    plan = ReusePlan()
     for article in articles:
-        key = brief_key(article.article_id)
-        if key in existing:
-            try:
-                earlier = json.loads(store.read(key))
-            except StorageError as exc:
-                if exc.transient:
-                    raise
-                earlier = None
-            except ValueError:  # not valid JSON: brief it again
-                earlier = None
-            if (isinstance(earlier, dict) and earlier.get("config_hash") == config_hash
-                    and earlier.get("source", {}).get("sha256") == article.source.sha256):
-                reused.append(earlier)
-                continue
-        todo.append(article)
-    return todo, reused
+        earlier = _earlier_brief(store, article, existing)
+        brief = reuse_steps(article, earlier, config) if earlier else None
+        if brief is None:
+            plan.to_summarise.append(article)
+        elif (all(lang in brief.summaries for lang in config.languages)
+              and earlier["source"] == source_record(article)):
+            plan.unchanged.append(earlier)
+        else:
+            plan.partial.append(brief)
+    return plan
+
+
+def _earlier_brief(store: Store, article: Article, existing: set[str]) -> dict[str, Any] | None:
+    key = brief_key(article.article_id)
+    if key not in existing:
+        return None
+    try:
+        earlier = json.loads(store.read(key))
+    except StorageError as exc:
+        if exc.transient:
+            raise
+        return None
+    except ValueError:  # not valid JSON: brief it again
+        return None
+    return earlier if isinstance(earlier, dict) else None
+
+
+def reuse_steps(article: Article, earlier: dict[str, Any], config: BriefsConfig) -> Brief | None:
+    """A brief holding the steps of `earlier` that still hold, or None to brief it anew."""
+    steps = earlier.get("steps") or {}
+    language = article.language
+    try:
+        if (earlier["source_language"] != language or language not in SUMMARY_LANGUAGES
+                or steps.get("summary", {}).get("key") != summary_key(article, config)):
+            return None
+        summary = earlier["summaries"][language]
+        brief = Brief(article, summary, earlier["chunks"], warnings=list(article.warnings))
+        brief.titles[language] = article.title
+        brief.summaries[language] = summary
+        brief.generation["summary"] = earlier["generation"]["summary"]
+        brief.steps["summary"] = steps["summary"]
+        brief.timings_ms.update({k: v for k, v in earlier["timings_ms"].items()
+                                 if k in ("parse", "summarise")})
+        _warn_if_random(brief, load_model(config.models.summarizer, config.runtime))
+        for lang, step in (steps.get("translations") or {}).items():
+            if lang in config.languages and step.get("key") == translation_key(brief, lang,
+                                                                               config):
+                brief.summaries[lang] = earlier["summaries"][lang]
+                brief.titles[lang] = earlier["title"][lang]
+                brief.generation[f"translation_{lang}"] = earlier["generation"][
+                    f"translation_{lang}"]
+                brief.steps.setdefault("translations", {})[lang] = step
+                brief.timings_ms[f"translate_{lang}"] = earlier["timings_ms"].get(
+                    f"translate_{lang}", 0)
+                _warn_if_random(brief, load_model(config.models.translator(lang),
+                                                  config.runtime))
+    except (KeyError, TypeError, AttributeError):  # an older or damaged brief: brief anew
+        return None
+    return brief
 
 
 def model_versions(loaded: dict[str, LoadedModel]) -> dict[str, dict[str, Any]]:
-    """Role → model id and revision, as recorded in every brief."""
-    return {role: {"id": m.model_id, "revision": m.revision} for role, m in loaded.items()}
+    """Role → model id, revision, engine and compute type, as recorded in every brief."""
+    return {role: {**_version(m), **m.runs_on} for role, m in loaded.items()}
+
+
+def _version(loaded: LoadedModel) -> dict[str, Any]:
+    """Id and resolved revision: what a model is (how it runs is `runs_on`)."""
+    return {"id": loaded.model_id, "revision": loaded.revision}
 
 
 def _failed(article: Article, reason: str) -> Failure:
@@ -220,7 +305,7 @@ def _failed(article: Article, reason: str) -> Failure:
 
 def _warn_if_random(brief: Brief, loaded: LoadedModel) -> None:
     """Say in the brief itself when a model's output cannot be trusted."""
-    if loaded.random_weights:
+    if loaded.random_weights and not any(loaded.model_id in w for w in brief.warnings):
         brief.warnings.append(f"{loaded.model_id} has random weights: its output is gibberish, "
                               "for tests only")
 

@@ -59,6 +59,11 @@ class Brief:
     timings_ms: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     generation: dict[str, dict[str, Any]] = field(default_factory=dict)  # step → settings used
+    # step → {"key", and once written "run_id", "created_at"}; translations under "translations"
+    steps: dict[str, Any] = field(default_factory=dict)
+
+    def translation_step(self, lang: str) -> dict[str, Any] | None:
+        return self.steps.get("translations", {}).get(lang)
 
     @property
     def article_id(self) -> str:

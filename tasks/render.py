@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tasks.config import BriefsConfig
-from tasks.records import Brief, Failure
+from tasks.records import Article, Brief, Failure
 
 
 def to_json_bytes(document: Any) -> bytes:
@@ -19,18 +19,32 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def brief_document(brief: Brief, config: BriefsConfig, models: dict[str, dict[str, Any]]
-                   ) -> dict[str, Any]:
-    """The JSON written to `briefs/<article_id>.json`."""
-    article = brief.article
+def source_record(article: Article) -> dict[str, Any]:
+    """Where a brief's article came from, as recorded in the brief."""
     source = article.source.as_dict()
     if article.url:
         source["url"] = article.url
     if article.published:
         source["published"] = article.published
+    return source
+
+
+def brief_document(brief: Brief, config: BriefsConfig, models: dict[str, dict[str, Any]],
+                   run_id: str) -> dict[str, Any]:
+    """The JSON written to `briefs/<article_id>.json`.
+
+    `steps` holds each step's reuse key and the run that made it: steps made now get
+    `run_id` and the time; steps reused from an earlier brief keep theirs.
+    """
+    article = brief.article
+    created_at = now_iso()
+    made_now = {"run_id": run_id, "created_at": created_at}
+    steps: dict[str, Any] = {"summary": {**made_now, **brief.steps.get("summary", {})}}
+    steps["translations"] = {lang: {**made_now, **step}
+                             for lang, step in brief.steps.get("translations", {}).items()}
     return {
         "article_id": article.article_id,
-        "source": source,
+        "source": source_record(article),
         "title": brief.titles,
         "source_language": article.language,
         "summaries": brief.summaries,
@@ -38,8 +52,9 @@ def brief_document(brief: Brief, config: BriefsConfig, models: dict[str, dict[st
         "truncated": False,  # inputs are chunked, never cut; an input that cannot fit fails
         "models": models,
         "generation": brief.generation,
+        "steps": steps,
         "config_hash": config.config_hash(),
-        "created_at": now_iso(),
+        "created_at": created_at,
         "timings_ms": brief.timings_ms,
         "warnings": brief.warnings,
     }
@@ -78,10 +93,11 @@ def digest_html(lang: str, briefs: list[dict[str, Any]], run_id: str) -> str:
 
 
 def manifest_document(run_id: str, started_at: str, parameters: dict[str, Any],
-                      written: list[dict[str, Any]], unbriefed: list[Failure]) -> dict[str, Any]:
-    """The run's manifest: parameters, counts, and one entry per article or input object."""
+                      written: list[dict[str, Any]], unbriefed: list[Failure],
+                      timings: dict[str, float]) -> dict[str, Any]:
+    """The run's manifest: parameters, counts, timings, one entry per article or object."""
     entries = [{"article_id": b["article_id"], "source": b["source"]["uri"],
-                "status": "succeeded"} for b in written]
+                "status": "succeeded", **_reused_steps(b, run_id)} for b in written]
     entries += [f.manifest_entry() for f in unbriefed]
     entries.sort(key=lambda e: e["source"])
     statuses = [e["status"] for e in entries]
@@ -92,5 +108,15 @@ def manifest_document(run_id: str, started_at: str, parameters: dict[str, Any],
         "parameters": parameters,
         "counts": {"total": len(entries), "succeeded": statuses.count("succeeded"),
                    "failed": statuses.count("failed"), "skipped": statuses.count("skipped")},
+        "timings": timings,
         "articles": entries,
     }
+
+
+def _reused_steps(brief: dict[str, Any], run_id: str) -> dict[str, list[str]]:
+    """`{"reused": [...]}` naming the steps an earlier run made (summary, languages), if any."""
+    steps = brief.get("steps", {})
+    reused = ["summary"] if steps.get("summary", {}).get("run_id") != run_id else []
+    reused += [lang for lang, step in steps.get("translations", {}).items()
+               if step.get("run_id") != run_id]
+    return {"reused": reused} if reused else {}

@@ -45,14 +45,16 @@ STORAGE = dict(COMMON, retries=3, retry_delay_seconds=RETRY_DELAYS, retry_jitter
 def _store(uri: str, config: BriefsConfig) -> Store:
     """Open a store; S3 through the configured AwsCredentials block, else boto3's chain."""
     block = config.storage.aws_credentials_block
+    timeouts = dict(read_timeout=config.storage.read_timeout_seconds,
+                    connect_timeout=config.storage.connect_timeout_seconds)
     if not block or not uri.startswith("s3://"):
-        return open_store(uri)
+        return open_store(uri, **timeouts)
     from prefect_aws import AwsCredentials
 
     credentials = AwsCredentials.load(block)
     params = credentials.aws_client_parameters.get_params_override()
-    params["config"] = s3_client_config().merge(params["config"]) if "config" in params else (
-        s3_client_config())
+    ours = s3_client_config(**timeouts)
+    params["config"] = ours.merge(params["config"]) if "config" in params else ours
     return open_store(uri, credentials.get_boto3_session().client("s3", **params))
 
 
@@ -92,13 +94,15 @@ def list_existing_briefs(dest: str, config: BriefsConfig) -> set[str]:
 
 @task(name="reuse-briefs", task_run_name="reuse-briefs {batch}", **STORAGE)
 def reuse_briefs(dest: str, articles: list[Article], config: BriefsConfig, existing: set[str],
-                 batch: str) -> tuple[list[Article], list[dict[str, Any]]]:
-    """Skip articles whose brief exists for the same content and configuration."""
-    todo, reused = pipeline.reuse_unchanged(_store(dest, config), articles, config, existing)
-    if reused:
-        get_run_logger().info("batch %s: %d already briefed, unchanged (%s)", batch, len(reused),
-                              ", ".join(d["article_id"] for d in reused[:5]))
-    return todo, reused
+                 batch: str) -> pipeline.ReusePlan:
+    """Take over the steps of earlier briefs whose inputs, models and settings are unchanged."""
+    plan = pipeline.plan_reuse(_store(dest, config), articles, config, existing)
+    if plan.unchanged or plan.partial:
+        get_run_logger().info(
+            "batch %s: %d briefs unchanged (%s); %d keep their summary and gain languages (%s)",
+            batch, len(plan.unchanged), ", ".join(d["article_id"] for d in plan.unchanged[:5]),
+            len(plan.partial), _ids(plan.partial))
+    return plan
 
 
 @task(name="read-articles", task_run_name="read-articles {batch}", **STORAGE)
@@ -136,22 +140,29 @@ def translate(briefs: list[Brief], config: BriefsConfig, batch: str) -> list[Bri
     return results
 
 
-@task(name="write-briefs", task_run_name="write-briefs {batch}", **STORAGE)
+# No task retries: a retry would write every brief of the batch again. botocore retries each
+# write; a brief whose write still fails is recorded as failed, the others as written.
+@task(name="write-briefs", task_run_name="write-briefs {batch}", **COMMON)
 def write_briefs(dest: str, briefs: list[Brief], config: BriefsConfig,
-                 models: dict[str, dict[str, Any]], batch: str) -> list[dict[str, Any]]:
-    """Write a batch of briefs, each as one whole JSON object."""
+                 models: dict[str, dict[str, Any]], run_id: str,
+                 batch: str) -> list[dict[str, Any] | Failure]:
+    """Write a batch of briefs, each as one whole JSON object; a failed write fails alone."""
+    logger = get_run_logger()
     started = time.perf_counter()
-    documents = pipeline.write_briefs(_store(dest, config), briefs, config, models)
-    get_run_logger().info("batch %s: wrote %d briefs (%s) in %.2f s", batch, len(documents),
-                          _ids(briefs), time.perf_counter() - started)
-    return documents
+    results = pipeline.write_briefs(_store(dest, config), briefs, config, models, run_id)
+    for failure in (r for r in results if isinstance(r, Failure)):
+        logger.warning("article %s failed: %s", failure.article_id, failure.reason)
+    written = [r["article_id"] for r in results if isinstance(r, dict)]
+    logger.info("batch %s: wrote %d briefs (%s) in %.2f s", batch, len(written),
+                _ids(briefs), time.perf_counter() - started)
+    return results
 
 
 @task(name="write-digests-and-manifest", **STORAGE)
 def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[dict[str, Any]],
                                reused: list[dict[str, Any]], unbriefed: list[Failure],
-                               run_id: str, started_at: str, parameters: dict[str, Any]
-                               ) -> dict[str, Any]:
+                               run_id: str, started_at: str, parameters: dict[str, Any],
+                               timings: dict[str, float]) -> dict[str, Any]:
     """Write one digest per language (Markdown and HTML) and the run's manifest.
 
     The digests hold every brief of the night: written now or reused from an earlier run.
@@ -167,7 +178,7 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[di
                     "text/markdown; charset=utf-8")
         store.write(f"digests/{lang}.html", digest_html(lang, in_lang, run_id).encode(),
                     "text/html; charset=utf-8")
-    manifest = manifest_document(run_id, started_at, parameters, written, unbriefed)
+    manifest = manifest_document(run_id, started_at, parameters, written, unbriefed, timings)
     store.write(f"runs/{run_id}/manifest.json", to_json_bytes(manifest), "application/json")
     store.write("manifest.json", to_json_bytes(manifest), "application/json")
     get_run_logger().info("wrote digests for %s and the manifest: %s", ", ".join(all_languages),

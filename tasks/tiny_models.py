@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
+
+from tasks.config import cache_dir
 
 TINY_PREFIX = "briefs-tiny/"
 SUMMARIZER_ID = "briefs-tiny/bart-random-weights"
@@ -33,8 +34,7 @@ def is_tiny(model_id: str) -> bool:
 
 def cache_root() -> Path:
     """Folder that holds built tiny models (`BRIEFS_CACHE_DIR`, else ~/.cache/briefs)."""
-    base = os.environ.get("BRIEFS_CACHE_DIR") or Path.home() / ".cache" / "briefs"
-    return Path(base) / "tiny"
+    return cache_dir("tiny")
 
 
 def fingerprint() -> str:

@@ -1,0 +1,60 @@
+"""How a run ends: the failure-share policy and the time limit, as plain decisions."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+Ending = Literal["completed", "partial", "failed", "timed_out"]
+
+
+class Deadline:
+    """The run's time limit (`timeouts.run_seconds`), counted from when the run started."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+        self.missed = False  # set once work was left undone because time ran out
+
+    def remaining(self) -> float:
+        return max(self.ends - time.monotonic(), 0.0)
+
+    def passed(self) -> bool:
+        if self.remaining() <= 0:
+            self.missed = True
+        return self.missed
+
+    @property
+    def reason(self) -> str:
+        return (f"not briefed: the run passed its time limit of {self.seconds} s "
+                "(timeouts.run_seconds)")
+
+
+@dataclass(frozen=True)
+class RunEnding:
+    ending: Ending
+    message: str
+
+
+def run_ending(counts: dict[str, int], max_failed_share: float, timed_out: bool,
+               manifest_uri: str) -> RunEnding:
+    """Decide the run's final state from the manifest's counts.
+
+    Above `alerts.max_failed_share` failed articles the run fails; at or below it, a run
+    with failures completes as `partial` (its failures are published, not alerted).
+    """
+    total, failed = counts["total"], counts["failed"]
+    message = (f"{counts['succeeded']} of {total} briefed, {failed} failed, "
+               f"{counts['skipped']} skipped; manifest at {manifest_uri}")
+    share = failed / total if total else 0.0
+    if timed_out:
+        return RunEnding("timed_out", f"the run passed its time limit (timeouts.run_seconds): "
+                                      f"{message}")
+    if share > max_failed_share:
+        return RunEnding("failed", f"{message}; {share:.1%} failed, above "
+                                   f"alerts.max_failed_share ({max_failed_share:.1%})")
+    if failed:
+        return RunEnding("partial", f"{message}; {share:.1%} failed, within "
+                                    f"alerts.max_failed_share ({max_failed_share:.1%})")
+    return RunEnding("completed", message)
