@@ -1,0 +1,106 @@
+"""Both engines on the tiny models: CTranslate2 against transformers, the compute-type choice,
+and the engine recorded in every brief. Random weights: mechanics, never quality."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flows.briefs_flow import briefs
+from tasks import ct2
+from tasks.generate import generate_texts
+from tasks.models import ModelUnavailable, choose_engine
+from tasks.text import split_sentences
+from tests.conftest import CTRANSLATE2, TRANSFORMERS, corpus_or_skip, tiny_model
+from tests.corpus_sample import summaries
+from tests.test_reuse import tiny_config
+
+GREEDY = {"num_beams": 1, "min_new_tokens": 4, "max_new_tokens": 24}
+
+
+@pytest.fixture(scope="module")
+def sentences() -> list[str]:
+    rows = summaries(corpus_or_skip(), 12)
+    return [s for row in rows for s in split_sentences(row["article"])[:4]]
+
+
+@pytest.mark.parametrize("role", ["summarizer", "de"])
+def test_ctranslate2_greedy_output_matches_transformers(role, sentences):
+    reference, converted = tiny_model(role, TRANSFORMERS), tiny_model(role, CTRANSLATE2)
+    assert (reference.engine.name, converted.engine.name) == ("transformers", "ctranslate2")
+    settings = reference.effective_settings(GREEDY)
+    expected = generate_texts(reference, sentences, settings, max_tokens=4096)
+    got = generate_texts(converted, sentences, settings, max_tokens=4096)
+    share = sum(a == b for a, b in zip(expected, got, strict=True)) / len(sentences)
+    print(f"{role}: CTranslate2 float32 greedy equals transformers on {share:.0%} of "
+          f"{len(sentences)} inputs")
+    assert len(set(expected)) > 1  # outputs depend on the input
+    assert share >= 0.9
+
+
+def test_auto_measures_the_compute_types_once_per_machine(tmp_path):
+    model = tiny_model("summarizer", CTRANSLATE2)
+    folder = ct2.converted_folder(model.model_id, model.revision, lambda: pytest.fail("again"))
+    measured: list[str] = []
+
+    def measure(kind: str) -> float:
+        measured.append(kind)
+        engine = tiny_model("summarizer", {"engine": "ctranslate2", "compute_type": kind}).engine
+        return ct2.probe_seconds(engine.generate, model.count_tokens, model.max_input_tokens)
+
+    for record in folder.glob("compute-type-*.json"):
+        record.unlink()
+    chosen = ct2.compute_type("auto", folder, "cpu", measure)
+    assert sorted(measured) == ["float32", "int8"]
+    [record] = folder.glob("compute-type-cpu-*.json")
+    timings = json.loads(record.read_text())["seconds"]
+    assert chosen == min(timings, key=timings.get)
+    assert ct2.compute_type("auto", folder, "cpu", measure) == chosen
+    assert len(measured) == 2  # remembered, not measured again
+    assert ct2.compute_type("int8", folder, "cpu", measure) == "int8"
+
+
+def test_engine_choice_follows_the_architecture():
+    assert choose_engine("auto", "bart", "m") == "ctranslate2"
+    assert choose_engine("auto", "gpt2", "m") == "transformers"
+    assert choose_engine("transformers", "marian", "m") == "transformers"
+    with pytest.raises(ModelUnavailable, match="cannot run on CTranslate2"):
+        choose_engine("ctranslate2", "gpt2", "m")
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("engine", [TRANSFORMERS, CTRANSLATE2, {"engine": "ctranslate2",
+                                                                 "compute_type": "int8"}],
+                         ids=["transformers", "ctranslate2", "ctranslate2-int8"])
+def test_each_engine_briefs_and_is_recorded_in_every_brief(engine, tmp_path):
+    source, dest = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    for row in summaries(corpus_or_skip(), 2):
+        (source / f"{row['id']}.txt").write_text(row["article"])
+    config = tiny_config(tmp_path, "engine", runtime=engine)
+
+    state = briefs(str(source), str(dest), languages=["de", "fr"], config=config,
+                   return_state=True)
+
+    assert state.is_completed(), state.message
+    for path in (dest / "briefs").glob("*.json"):
+        brief = json.loads(path.read_text())
+        assert set(brief["summaries"]) == {"en", "de", "fr"}
+        for role in ("summarizer", "translator_de", "translator_fr"):
+            model = brief["models"][role]
+            assert (model["engine"], model["compute_type"]) == (engine["engine"],
+                                                                engine["compute_type"])
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_changing_the_engine_briefs_again(tmp_path):
+    source, dest = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    [row] = summaries(corpus_or_skip(), 1)
+    (source / "a.txt").write_text(row["article"])
+    for engine in (TRANSFORMERS, CTRANSLATE2):
+        config = tiny_config(tmp_path, engine["engine"], runtime=engine)
+        briefs(str(source), str(dest), languages=["de"], config=config, return_state=True)
+        manifest = json.loads((dest / "manifest.json").read_text())
+        assert manifest["counts"]["succeeded"] == 1  # briefed, not skipped, both times
