@@ -78,6 +78,7 @@ def build_models(cache: Path) -> dict[str, Path]:
     from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
     folders = {}
+    cache.mkdir(parents=True, exist_ok=True)
     for role, name in [("summarizer", SUMMARISER), *((lang, TRANSLATOR) for lang in LANGUAGES)]:
         target = cache / (name if role == "summarizer" else f"{name}-as-en-{role}")
         if not (target / "model.safetensors").exists():
@@ -85,12 +86,28 @@ def build_models(cache: Path) -> dict[str, Path]:
             staging = Path(tempfile.mkdtemp(dir=cache))
             for file in source.iterdir():
                 shutil.copy(file, staging / file.name)
-            AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(source)).save_pretrained(
-                staging)
+            model = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(source))
+            _quiet_special_tokens(model, source)
+            model.save_pretrained(staging)
+            shutil.copy(source / "generation_config.json", staging)  # the model's own defaults
             shutil.rmtree(target, ignore_errors=True)
             staging.rename(target)
         folders[role] = target
     return folders
+
+
+def _quiet_special_tokens(model, folder: Path) -> None:
+    """Zero the output rows of the special tokens but the end token: random weights would
+    otherwise repeat one (`<s>`), which decodes to nothing. The cost per token is unchanged."""
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    weights = model.get_output_embeddings().weight
+    quiet = sorted(i for i in set(tokenizer.all_special_ids) - {tokenizer.eos_token_id}
+                   if i < weights.shape[0])
+    with torch.no_grad():
+        weights[quiet] = 0
 
 
 def pick_articles(count: int) -> list[str]:

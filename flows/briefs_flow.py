@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 from pydantic import Field
@@ -105,14 +106,18 @@ def briefs(
     seen: dict[str, Article] = {}
     size = settings.batching.articles_per_task
     batches = _chunks(supported, size)
+    writes: list[Write] = []  # in flight while the next batch generates
+    upcoming = _read_ahead(source, batches, 0, settings)
     for number, objects_batch in enumerate(batches, start=1):
         label = f"{number}/{len(batches)}"
         if deadline.passed():
             ledger.unbriefed += [_object_failure(source, o.key, deadline.reason)
                                  for o in objects_batch]
             continue
+        # The next batch is read and parsed while this one generates.
+        current, upcoming = upcoming, _read_ahead(source, batches, number, settings)
         try:
-            items = read_articles(source, objects_batch, settings, batch=label)
+            items = current.result()
         except Exception as exc:  # retries exhausted or permanent: the whole batch fails
             ledger.unbriefed += [_object_failure(source, o.key, f"could not be read: {exc}")
                                  for o in objects_batch]
@@ -124,8 +129,9 @@ def briefs(
         for part, group in enumerate(groups, start=1):
             group_label = label if len(groups) == 1 else f"{label}.{part}"
             _brief_group(group, settings, dest, versions, existing, group_label, run_id,
-                         deadline, ledger)
+                         deadline, ledger, writes)
         progress.update(number * size)
+    _settle_writes(writes, ledger)
 
     parameters = {"source": source, "dest": dest, "date": day, "languages": settings.languages,
                   "models": models, "config": config, "limit": limit,
@@ -152,12 +158,43 @@ def briefs(
     return Completed(message=ending.message, data=manifest)
 
 
+@dataclass(frozen=True)
+class Write:
+    """A write-briefs task run in flight, and the briefs it writes."""
+
+    future: PrefectFuture
+    briefs: list[Brief]
+    label: str
+
+
+def _read_ahead(source: str, batches: list[list[Any]], index: int,
+                settings: BriefsConfig) -> PrefectFuture | None:
+    """Start reading batch `index` (0-based) in the task runner's threads, if there is one."""
+    if index >= len(batches):
+        return None
+    return read_articles.submit(source, batches[index], settings,
+                                batch=f"{index + 1}/{len(batches)}")
+
+
+def _settle_writes(writes: list[Write], ledger: Ledger) -> None:
+    """Wait for the writes in flight and record each brief: written, or failed with why."""
+    for write in writes:
+        try:
+            results = write.future.result()
+        except Exception as exc:  # the task itself broke; per-brief write errors come back
+            results = [Failure(b.article_id, b.article.source.uri,
+                               f"batch {write.label} failed: {exc}") for b in write.briefs]
+        ledger.written += [r for r in results if isinstance(r, dict)]
+        ledger.unbriefed += [r for r in results if isinstance(r, Failure)]
+
+
 def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
                  versions: dict[str, Any], existing: set[str], label: str, run_id: str,
-                 deadline: Deadline, ledger: Ledger) -> None:
-    """Brief one group of articles: reuse unchanged steps, summarise, translate, write.
+                 deadline: Deadline, ledger: Ledger, writes: list[Write]) -> None:
+    """Brief one group of articles: reuse unchanged steps, summarise, translate, and start
+    writing (the write runs while the next group generates; see `_settle_writes`).
 
-    Every article of the group ends up in the ledger, written, reused or unbriefed.
+    Every article of the group ends up in the ledger, reused or unbriefed, or in `writes`.
     """
     timeout = max(min(settings.timeouts.generate_seconds, deadline.remaining()), 1.0)
     setting = ("timeouts.generate_seconds" if timeout == settings.timeouts.generate_seconds
@@ -176,9 +213,9 @@ def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
             to_translate, settings, batch=label) if to_translate else []
         ledger.unbriefed += [b for b in translated if isinstance(b, Failure)]
         done = [b for b in translated if isinstance(b, Brief)]
-        results = write_briefs(dest, done, settings, versions, run_id, batch=label) if done else []
-        ledger.written += [r for r in results if isinstance(r, dict)]
-        ledger.unbriefed += [r for r in results if isinstance(r, Failure)]
+        if done:
+            writes.append(Write(write_briefs.submit(dest, done, settings, versions, run_id,
+                                                    batch=label), done, label))
     except Exception as exc:  # a model step past its time limit, or writes that cannot start
         reason = (f"batch {label} {TIMED_OUT.format(seconds=timeout, setting=setting)}"
                   if isinstance(exc, TimeoutError) else f"batch {label} failed: {exc}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ from urllib.parse import urlparse
 import tenacity
 
 log = logging.getLogger(__name__)
+_CLIENT_LOCK = threading.Lock()
 
 TRANSIENT_S3_CODES = {
     "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
@@ -100,10 +102,12 @@ def object_uri(root: str, key: str) -> str:
 
 
 def _s3_client(config: Any) -> Any:
-    """An S3 client from boto3's default chain."""
+    """An S3 client from boto3's default chain. Reads and writes run in the task runner's
+    threads: clients are thread-safe, making them from one session is not, hence the lock."""
     import boto3
 
-    return boto3.client("s3", config=config)
+    with _CLIENT_LOCK:
+        return boto3.client("s3", config=config)
 
 
 def safe_relative_key(key: str) -> str:
