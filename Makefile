@@ -7,7 +7,7 @@ DEST    ?= out
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: setup demo test bench soak server deploy worker lint lock clean
+.PHONY: setup demo test bench bench-gpu soak server deploy worker lint lock clean
 
 setup: $(VENV)/.installed
 
@@ -39,9 +39,14 @@ worker: setup
 	PREFECT_LOGGING_EXTRA_LOGGERS=tasks,transformers,botocore \
 	  $(VENV)/bin/prefect worker start --pool briefs --type process
 
-# Speed and memory of the real architectures (random weights, fixed output lengths).
+# Speed and memory of the real architectures (random weights, fixed output lengths): the naive
+# transformers loop against briefs run on each engine, side by side (docs/benchmarks.md).
 bench: setup
 	$(PY) benchmarks/throughput.py
+
+# The same on a CUDA machine; prints the same last line.
+bench-gpu: setup
+	$(PY) benchmarks/throughput.py --device cuda
 
 # 2,000 tiny-model articles through S3 with 10% injected faults and one kill-and-resume.
 soak: setup

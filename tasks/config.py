@@ -90,8 +90,15 @@ class GenerationConfig(Strict):
 
 
 class BatchingConfig(Strict):
-    max_tokens: int = Field(8192, ge=64, description="padded tokens per generate call")
+    max_tokens: int | None = Field(None, ge=64, description="padded input tokens per generate "
+                                   "call; empty: 8192 on CPU, 32768 on CUDA")
     articles_per_task: int = Field(32, ge=1, description="input objects per Prefect task run")
+
+    def tokens_for(self, device: str) -> int:
+        """The padded-token budget of one `generate` call on `device`."""
+        if self.max_tokens is not None:
+            return self.max_tokens
+        return 32768 if device.startswith("cuda") else 8192
 
 
 class LimitsConfig(Strict):

@@ -98,7 +98,7 @@ def summarise_articles(articles: list[Article], config: BriefsConfig) -> list[Br
     settings = loaded.effective_settings(config.generation.summary.model_dump())
     started = time.perf_counter()
     summaries = summarise_texts(loaded, [a.text for a in readable], settings,
-                                config.batching.max_tokens)
+                                config.batching.tokens_for(loaded.device))
     shares = _time_shares(started, [len(a.text) for a in readable])
     for article, summary, spent in zip(readable, summaries, shares, strict=True):
         if isinstance(summary, Exception):
@@ -129,7 +129,8 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
         settings = loaded.effective_settings(config.generation.translation.model_dump())
         started = time.perf_counter()
         texts = [b.summary for b in todo] + [b.article.title for b in todo]
-        outputs = translate_texts(loaded, texts, settings, config.batching.max_tokens)
+        outputs = translate_texts(loaded, texts, settings,
+                                  config.batching.tokens_for(loaded.device))
         shares = _time_shares(started, [len(t) for t in texts[:len(todo)]])
         for position, brief in enumerate(todo):
             summary, title = outputs[position], outputs[len(todo) + position]

@@ -56,3 +56,11 @@ def test_config_hash_follows_the_effective_configuration():
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="unknown model preset 'huge'"):
         load_config("huge")
+
+
+def test_the_batch_budget_is_larger_on_cuda_unless_set():
+    from tasks.config import BatchingConfig
+
+    assert BatchingConfig().tokens_for("cpu") == 8192
+    assert BatchingConfig().tokens_for("cuda:0") == 32768
+    assert BatchingConfig(max_tokens=4096).tokens_for("cuda") == 4096
