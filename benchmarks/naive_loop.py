@@ -1,6 +1,7 @@
 """The loop a user would write with transformers: one article at a time, batch size 1.
 
-    python benchmarks/naive_loop.py ARTICLES.jsonl SUMMARISER DE FR ES --new-tokens 80
+    python benchmarks/naive_loop.py ARTICLES.jsonl SUMMARISER DE FR ES [--new-tokens 80]
+        [--device cpu|cuda]
 
 Per article: tokenize, `generate` at batch 1, decode; then each language the same on the
 summary. Greedy, with the models' own generation config for everything else, as a user who
@@ -21,6 +22,7 @@ def main() -> None:
     parser.add_argument("summarizer")
     parser.add_argument("translators", nargs="+")
     parser.add_argument("--new-tokens", type=int, default=80)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -29,7 +31,7 @@ def main() -> None:
 
     def load(folder: str):
         return (AutoTokenizer.from_pretrained(folder),
-                AutoModelForSeq2SeqLM.from_pretrained(folder).eval())
+                AutoModelForSeq2SeqLM.from_pretrained(folder).to(args.device).eval())
 
     summariser, translators = load(args.summarizer), [load(f) for f in args.translators]
     with open(args.articles, encoding="utf-8") as lines:
@@ -42,7 +44,7 @@ def main() -> None:
     def run(model_and_tokenizer, text: str) -> str:
         nonlocal generating, tokens
         tokenizer, model = model_and_tokenizer
-        inputs = tokenizer(text, return_tensors="pt")
+        inputs = tokenizer(text, return_tensors="pt").to(args.device)
         before = time.perf_counter()
         with torch.inference_mode():
             output = model.generate(**inputs, **settings)

@@ -133,14 +133,14 @@ def run_process(command: list[str], env: dict[str, str], log: Path) -> tuple[flo
 
 
 def naive_side(work: Path, folders: dict[str, Path], articles: list[str],
-               env: dict[str, str]) -> Side:
+               env: dict[str, str], device: str) -> Side:
     feed = work / "naive.jsonl"
     feed.write_text("".join(json.dumps({"body": a}) + "\n" for a in articles))
     log = work / "naive.log"
     wall, rss = run_process([sys.executable, str(REPO / "benchmarks" / "naive_loop.py"),
                              str(feed), str(folders["summarizer"]),
                              *(str(folders[lang]) for lang in LANGUAGES),
-                             "--new-tokens", str(NEW_TOKENS)], env, log)
+                             "--new-tokens", str(NEW_TOKENS), "--device", device], env, log)
     result = json.loads(log.read_text().strip().splitlines()[-1])
     return Side("naive transformers loop", len(articles), result["load_seconds"],
                 result["brief_seconds"], result["generate_seconds"],
@@ -218,7 +218,7 @@ def main() -> None:
            "BRIEFS_CACHE_DIR": str(cache.parent)}
     try:
         articles = pick_articles(args.articles)
-        sides = [] if args.no_naive else [naive_side(work, folders, articles, env)]
+        sides = [] if args.no_naive else [naive_side(work, folders, articles, env, args.device)]
         for engine in ("transformers", "ctranslate2"):
             sides.append(briefs_side(f"briefs {engine}", work,
                                      briefs_config(folders, engine, args.device, False),

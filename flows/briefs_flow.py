@@ -39,6 +39,7 @@ log_redaction.install()  # worker-started runs never import the CLI
 
 ALREADY_BRIEFED = "already briefed: unchanged article, models and settings"
 Language = Literal[SUPPORTED_LANGUAGES]  # a multi-select in the UI's run form
+UNSUPPORTED = "unsupported file type"
 TIMED_OUT = "ran past its time limit of {seconds:.0f} s ({setting})"
 
 
@@ -48,7 +49,8 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 
 @dataclass
 class Ledger:
-    """Every article of the run lands in exactly one of these."""
+    """Where every article of the run lands: written, reused (an unchanged brief, also listed
+    in `unbriefed` as skipped), or unbriefed (failed or skipped, with the reason)."""
 
     written: list[dict[str, Any]] = field(default_factory=list)
     reused: list[dict[str, Any]] = field(default_factory=list)
@@ -99,7 +101,7 @@ def briefs(
     existing = list_existing_briefs(dest, settings)
     objects = list_articles(source, settings)
 
-    ledger = Ledger([], [], [_object_failure(source, o.key, "unsupported file type", "skipped")
+    ledger = Ledger([], [], [_object_failure(source, o.key, UNSUPPORTED, "skipped")
                              for o in objects if input_format(o.key) is None])
     supported = [o for o in objects if input_format(o.key) is not None][:limit]
     progress = Progress(len(supported))
@@ -146,8 +148,9 @@ def briefs(
                                           timings)
     publish_results(manifest, ledger.written, ledger.reused, settings.languages,
                     time.perf_counter() - clock)
-    ending = run_ending(manifest["counts"], settings.alerts.max_failed_share, deadline.missed,
-                        f"{dest.rstrip('/')}/manifest.json")
+    unsupported = sum(e.get("reason") == UNSUPPORTED for e in manifest["articles"])
+    ending = run_ending(manifest["counts"], unsupported, settings.alerts.max_failed_share,
+                        deadline.missed, f"{dest.rstrip('/')}/manifest.json")
     logger.info(ending.message)
     if ending.ending == "partial":
         publish_partial_run(run_id, dest, manifest)
@@ -169,7 +172,8 @@ class Write:
 
 def _read_ahead(source: str, batches: list[list[Any]], index: int,
                 settings: BriefsConfig) -> PrefectFuture | None:
-    """Start reading batch `index` (0-based) in the task runner's threads, if there is one."""
+    """Start reading batch `index` (0-based) in the task runner's threads; None past the
+    last batch."""
     if index >= len(batches):
         return None
     return read_articles.submit(source, batches[index], settings,
@@ -178,7 +182,8 @@ def _read_ahead(source: str, batches: list[list[Any]], index: int,
 
 def _settle_writes(writes: list[Write], ledger: Ledger) -> None:
     """Wait for the writes in flight and record each brief: written, or failed with why."""
-    for write in writes:
+    while writes:
+        write = writes.pop(0)
         try:
             results = write.future.result()
         except Exception as exc:  # the task itself broke; per-brief write errors come back
@@ -213,12 +218,15 @@ def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
             to_translate, settings, batch=label) if to_translate else []
         ledger.unbriefed += [b for b in translated if isinstance(b, Failure)]
         done = [b for b in translated if isinstance(b, Brief)]
+        _settle_writes(writes, ledger)  # the previous group's, done while this one generated
         if done:
             writes.append(Write(write_briefs.submit(dest, done, settings, versions, run_id,
                                                     batch=label), done, label))
     except Exception as exc:  # a model step past its time limit, or writes that cannot start
         reason = (f"batch {label} {TIMED_OUT.format(seconds=timeout, setting=setting)}"
                   if isinstance(exc, TimeoutError) else f"batch {label} failed: {exc}")
+        if isinstance(exc, TimeoutError) and setting == "timeouts.run_seconds":
+            deadline.missed = True  # cut off by the run's limit, even in its last batch
         recorded = ledger.recorded()
         ledger.unbriefed += [Failure(a.article_id, a.source.uri, reason)
                              for a in group if a.article_id not in recorded]

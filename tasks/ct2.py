@@ -27,7 +27,7 @@ CANDIDATES = {"cpu": ("int8", "float32"), "cuda": ("int8_float16", "float16", "b
 # The measuring workload: a few inputs of a realistic length, a fixed number of new tokens.
 PROBE_TEXT = ("The council approved the new budget on Monday after a long debate about "
               "schools, hospitals and the roads that connect the villages of the region. ")
-PROBE_BATCH, PROBE_TOKENS = 4, 16
+PROBE_BATCH, PROBE_TOKENS, PROBE_REPEATS = 4, 16, 3
 
 
 def threads() -> int:
@@ -96,8 +96,12 @@ def compute_type(setting: str, folder: Path, device: str,
 
     supported = ctranslate2.get_supported_compute_types(device)
     timings = {kind: measure(kind) for kind in CANDIDATES[device] if kind in supported}
+    if not timings:
+        return "default"  # CTranslate2's own choice for the model and device
     best = min(timings, key=timings.get)
-    record.write_text(json.dumps({"compute_type": best, "seconds": timings}))
+    staging = record.with_suffix(f".{os.getpid()}.tmp")
+    staging.write_text(json.dumps({"compute_type": best, "seconds": timings}))
+    staging.replace(record)  # whole, even with two processes measuring at once
     log.info("compute types measured for %s on %s: %s; using %s", folder.name, device,
              {k: round(v, 3) for k, v in timings.items()}, best)
     return best
@@ -105,17 +109,21 @@ def compute_type(setting: str, folder: Path, device: str,
 
 def probe_seconds(generate: Callable[[list[str], dict[str, Any]], list[str]],
                   count_tokens: Callable[[list[str]], list[int]], window: int) -> float:
-    """Seconds one engine takes for the fixed measuring workload (after one warm-up call):
-    inputs of up to 200 tokens (less for a smaller window), 16 new tokens each."""
+    """Seconds one engine takes for the fixed measuring workload (the best of three, after a
+    warm-up call): four inputs of up to 200 tokens (less for a smaller window), 16 new
+    tokens each."""
     words = (PROBE_TEXT * 8).split()
     while count_tokens([" ".join(words)])[0] > min(200, window - 8):
         words = words[: len(words) * 3 // 4]
     texts = [" ".join(words)] * PROBE_BATCH
     settings = {"num_beams": 1, "min_new_tokens": PROBE_TOKENS, "max_new_tokens": PROBE_TOKENS}
     generate(texts[:1], settings)
-    started = time.perf_counter()
-    generate(texts, settings)
-    return time.perf_counter() - started
+    timings = []
+    for _ in range(PROBE_REPEATS):  # the best of a few: one noisy timing must not decide
+        started = time.perf_counter()
+        generate(texts, settings)
+        timings.append(time.perf_counter() - started)
+    return min(timings)
 
 
 def _machine() -> str:

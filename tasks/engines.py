@@ -14,14 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-ENGINES = ("transformers", "ctranslate2")
+POLL_SECONDS = 0.005  # how often a waiting CTranslate2 call checks for its results
 # Architectures (config.model_type) CTranslate2's Transformers converter handles.
 CT2_ARCHITECTURES = {"bart", "marian", "mbart", "t5", "mt5", "m2m_100", "pegasus"}
 # Generation settings (Hugging Face names) → CTranslate2's translate_batch options.
 CT2_OPTIONS = {"num_beams": "beam_size", "max_new_tokens": "max_decoding_length",
                "min_new_tokens": "min_decoding_length", "length_penalty": "length_penalty",
-               "no_repeat_ngram_size": "no_repeat_ngram_size",
-               "repetition_penalty": "repetition_penalty"}
+               "no_repeat_ngram_size": "no_repeat_ngram_size"}
 
 
 @dataclass
@@ -107,11 +106,14 @@ class CTranslate2Engine:
         sources = [self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(text))
                    for text in texts]
         started = time.perf_counter()
-        results = self.translator.translate_batch(
+        pending = self.translator.translate_batch(
             sources, target_prefix=[self.prefix] * len(texts) if self.prefix else None,
             max_input_length=0,  # never truncate: inputs over the window are refused earlier
-            suppress_sequences=self.suppressed or None, **self.options(settings))
-        hypotheses = [result.hypotheses[0] for result in results]
+            suppress_sequences=self.suppressed or None, asynchronous=True,
+            **self.options(settings))
+        while not all(result.done() for result in pending):
+            time.sleep(POLL_SECONDS)  # Python keeps running, so a task timeout can interrupt
+        hypotheses = [result.result().hypotheses[0] for result in pending]
         GENERATION.add(time.perf_counter() - started, sum(len(h) for h in hypotheses))
         ids = [self.tokenizer.convert_tokens_to_ids(tokens) for tokens in hypotheses]
         return [text.strip() for text in self.tokenizer.batch_decode(ids,

@@ -37,17 +37,19 @@ class RunEnding:
     message: str
 
 
-def run_ending(counts: dict[str, int], max_failed_share: float, timed_out: bool,
-               manifest_uri: str) -> RunEnding:
+def run_ending(counts: dict[str, int], unsupported: int, max_failed_share: float,
+               timed_out: bool, manifest_uri: str) -> RunEnding:
     """Decide the run's final state from the manifest's counts.
 
-    Above `alerts.max_failed_share` failed articles the run fails; at or below it, a run
-    with failures completes as `partial` (its failures are published, not alerted).
+    Above `alerts.max_failed_share` of the articles failed (input objects of unsupported
+    types are not counted) the run fails; at or below it, a run with failures completes as
+    `partial` (its failures are published, not alerted).
     """
     total, failed = counts["total"], counts["failed"]
     message = (f"{counts['succeeded']} of {total} briefed, {failed} failed, "
                f"{counts['skipped']} skipped; manifest at {manifest_uri}")
-    share = failed / total if total else 0.0
+    articles = total - unsupported  # objects of other types are no articles to brief
+    share = failed / articles if articles else 0.0
     if timed_out:
         return RunEnding("timed_out", f"the run passed its time limit (timeouts.run_seconds): "
                                       f"{message}")

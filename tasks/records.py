@@ -62,9 +62,6 @@ class Brief:
     # step → {"key", and once written "run_id", "created_at"}; translations under "translations"
     steps: dict[str, Any] = field(default_factory=dict)
 
-    def translation_step(self, lang: str) -> dict[str, Any] | None:
-        return self.steps.get("translations", {}).get(lang)
-
     @property
     def article_id(self) -> str:
         return self.article.article_id

@@ -176,6 +176,10 @@ def is_cut_short(exc: Exception) -> bool:
     return isinstance(exc, IncompleteReadError | ResponseStreamingError | ReadTimeoutError)
 
 
+class _BodyCutShort(Exception):
+    """The body of a GetObject answer ended early (its cause says how)."""
+
+
 class S3Store:
     """An S3 prefix through boto3, with botocore's standard retry mode for transient errors."""
 
@@ -207,18 +211,26 @@ class S3Store:
         """The object's bytes; a body cut short is fetched again (see the module docstring)."""
         try:
             return self._get_whole_body(key)
+        except _BodyCutShort as cut:
+            raise StorageError(f"{self.uri_of(key)}: the body was cut short on each of "
+                               f"{S3_MAX_ATTEMPTS} reads: {cut.__cause__}",
+                               transient=True) from cut.__cause__
         except Exception as exc:
-            if is_cut_short(exc):
-                raise StorageError(f"{self.uri_of(key)}: the body was cut short on each of "
-                                   f"{S3_MAX_ATTEMPTS} reads: {exc}", transient=True) from exc
             raise as_storage_error(exc, self.uri_of(key)) from exc
 
-    @tenacity.retry(retry=tenacity.retry_if_exception(is_cut_short),
+    @tenacity.retry(retry=tenacity.retry_if_exception_type(_BodyCutShort),
                      stop=tenacity.stop_after_attempt(S3_MAX_ATTEMPTS),
                      wait=tenacity.wait_random_exponential(multiplier=0.2, max=5),
                      before_sleep=tenacity.before_sleep_log(log, logging.WARNING), reraise=True)
     def _get_whole_body(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+        # Errors of the GET itself were retried by botocore already: only the body's are here.
+        body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"]
+        try:
+            return body.read()
+        except Exception as exc:
+            if is_cut_short(exc):
+                raise _BodyCutShort() from exc
+            raise
 
     def write(self, key: str, data: bytes, content_type: str) -> None:
         try:

@@ -54,7 +54,10 @@ def summarise_texts(
                 results[index] = Summary(str(parts[0]), first_chunks[index], round_number)
             else:  # summarise the joined chunk summaries in the next round
                 joined = " ".join(str(part) for part in parts)
-                pending[index] = chunk_text(loaded, joined)
+                try:
+                    pending[index] = chunk_text(loaded, joined)
+                except ValueError as exc:  # this article fails alone, with the reason
+                    results[index] = exc
     for index in pending:
         results[index] = RuntimeError(
             f"chunk summaries still did not fit one window after {MAX_ROUNDS} rounds")

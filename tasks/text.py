@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
 from collections.abc import Callable
 
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n|\n")
 
 
-@functools.cache
+_per_thread = threading.local()
+
+
 def _segmenter(language: str):
+    """This thread's pysbd segmenter for `language`: a Segmenter keeps the text it works on
+    in itself, so one shared by the read-ahead and the generating thread loses sentences."""
     import pysbd
 
-    try:
-        return pysbd.Segmenter(language=language, clean=False)
-    except ValueError:  # a language pysbd has no rules for: English rules still split on '.!?'
-        return pysbd.Segmenter(language="en", clean=False)
+    segmenters = _per_thread.__dict__.setdefault("segmenters", {})
+    if language not in segmenters:
+        try:
+            segmenters[language] = pysbd.Segmenter(language=language, clean=False)
+        except ValueError:  # a language pysbd has no rules for: English rules split on '.!?'
+            segmenters[language] = pysbd.Segmenter(language="en", clean=False)
+    return segmenters[language]
 
 
 def split_sentences(text: str, language: str = "en") -> list[str]:

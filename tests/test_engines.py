@@ -84,7 +84,9 @@ def test_each_engine_briefs_and_is_recorded_in_every_brief(engine, tmp_path):
                    return_state=True)
 
     assert state.is_completed(), state.message
-    for path in (dest / "briefs").glob("*.json"):
+    written = list((dest / "briefs").glob("*.json"))
+    assert len(written) == 2
+    for path in written:
         brief = json.loads(path.read_text())
         assert set(brief["summaries"]) == {"en", "de", "fr"}
         for role in ("summarizer", "translator_de", "translator_fr"):

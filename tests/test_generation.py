@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from tasks.generate import generate_texts, plan_batches
-from tasks.summarise import chunk_text, summarise_texts
+from tasks.summarise import Summary, chunk_text, summarise_texts
 from tasks.text import pack_chunks, split_sentences
 from tasks.translate import translate_texts
 from tests.conftest import SEEDS, corpus_or_skip
@@ -83,3 +83,29 @@ def test_translation_as_one_unit_or_by_sentences(translator_de):
     one, split, empty = translate_texts(translator_de, [short, long, ""], GREEDY, 4096)
     assert one and empty == ""
     assert isinstance(split, str) and len(split.split()) > len(one.split())
+
+
+def test_sentences_split_in_two_threads_at_once_are_all_kept():
+    """The flow reads (and splits titles) in one thread while it chunks in another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [row["article"] for row in summaries(corpus_or_skip(), 6)]
+    expected = [split_sentences(text) for text in texts]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(split_sentences, texts * 50))
+    assert got == expected * 50
+
+
+def test_chunk_summaries_that_cannot_be_chunked_fail_their_article_alone():
+    """Long gibberish summaries of chunks can hold a 'word' longer than the window."""
+    from tests.conftest import CTRANSLATE2, tiny_model
+
+    summariser = tiny_model("summarizer", CTRANSLATE2)
+    [row] = summaries(corpus_or_skip(), 1)
+    short = "The council approved the budget on Monday. Schools get more money."
+    endless = summariser.effective_settings(
+        {"num_beams": 16, "min_new_tokens": 250, "max_new_tokens": 250})
+    long_result, short_result = summarise_texts(summariser, [row["article"], short], endless,
+                                                4096)
+    assert isinstance(long_result, ValueError) and "exceeds" in str(long_result)
+    assert isinstance(short_result, Summary) and short_result.chunks == 1

@@ -61,13 +61,10 @@ def test_remote_code_is_never_run(summarizer, tmp_path, engine):
     (tmp_path / "config.json").write_text(json.dumps(config))
     marker = tmp_path / "remote-code-ran"
     (tmp_path / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
-    try:
-        loaded = load_model(ModelRef(id=str(tmp_path)), RuntimeConfig(**engine))
-        assert loaded.engine.name == engine["engine"]  # the built-in classes, no remote code
-        [output] = loaded.engine.generate(["The council met on Monday."], {"max_new_tokens": 4})
-        assert isinstance(output, str)
-    except ModelUnavailable:
-        pass
+    loaded = load_model(ModelRef(id=str(tmp_path)), RuntimeConfig(**engine))
+    assert loaded.engine.name == engine["engine"]  # the built-in classes, no remote code
+    [output] = loaded.engine.generate(["The council met on Monday."], {"max_new_tokens": 4})
+    assert isinstance(output, str)
     assert not marker.exists()
 
 

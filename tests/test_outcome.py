@@ -86,7 +86,7 @@ def test_the_cli_exits_2_when_articles_failed_within_the_share(tmp_path):
     assert code == 2 and "within alerts.max_failed_share" in output
 
 
-def test_a_hung_model_step_fails_its_batch_and_the_run_goes_on(tmp_path):
+def test_a_model_step_past_its_limit_fails_its_batch_and_the_run_goes_on(tmp_path):
     source, dest = tmp_path / "in", tmp_path / "out"
     keys = write_night(source, 2)
     config = tiny_config(tmp_path, "slow", generation=SLOW_SUMMARIES,
@@ -161,3 +161,31 @@ def test_manifests_name_local_sources_by_absolute_path(tmp_path, monkeypatch):
     sources = {e["source"] for e in manifest_of(tmp_path / "out")["articles"]}
     assert len(sources) == 3
     assert all(Path(s).is_absolute() and Path(s).parent == source for s in sources), sources
+
+
+def test_a_run_cut_off_in_its_last_batch_ends_timed_out(tmp_path):
+    source, dest = tmp_path / "in", tmp_path / "out"
+    write_night(source, 2)  # one batch
+    slower = {"summary": {**SLOW_SUMMARIES["summary"], "num_beams": 48}}
+    config = tiny_config(tmp_path, "last-batch", generation=slower, timeouts={"run_seconds": 8})
+    started = time.monotonic()
+
+    state = briefs(str(source), str(dest), languages=["de"], config=config, return_state=True)
+
+    assert state.name == "TimedOut", (state.name, state.message)
+    entries = manifest_of(dest)["articles"]
+    assert len(entries) == 2
+    assert all(e["reason"].startswith("batch 1/1 ran past its time limit of ")
+               and e["reason"].endswith(" s (timeouts.run_seconds)") for e in entries), entries
+    assert time.monotonic() - started < 30  # cut off at the limit, not when generate ended
+
+
+def test_objects_of_other_types_do_not_dilute_the_failed_share(tmp_path):
+    source, dest = tmp_path / "in", tmp_path / "out"
+    write_night(source, 4, broken=1)  # 1 of 5 articles failed: 20%
+    for number in range(20):  # 1 of 25 objects would be 4%, within the 5% allowed
+        (source / f"sheet-{number}.csv").write_text("a,b\n1,2\n")
+
+    state = briefs(str(source), str(dest), languages=["de"], models="tiny", return_state=True)
+
+    assert state.is_failed() and "20.0% failed, above" in state.message

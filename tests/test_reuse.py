@@ -86,7 +86,9 @@ def test_operational_settings_reuse_everything(night, tmp_path):
     operational = tiny_config(
         tmp_path, "operational", alerts={"notification_block": "slack/newsroom"},
         schedule={"cron": "30 3 * * *", "timezone": "Europe/Paris"},
-        batching={"max_tokens": 1024, "articles_per_task": 2}, runtime={"device": "cpu"})
+        batching={"max_tokens": 1024, "articles_per_task": 2}, runtime={"device": "cpu"},
+        timeouts={"run_seconds": 7200, "generate_seconds": 600},
+        storage={"read_timeout_seconds": 30, "connect_timeout_seconds": 5})
 
     again = run(source, dest, operational, ["fr", "de"])
 
