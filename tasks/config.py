@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -214,12 +213,6 @@ class BriefsConfig(BaseSettings):
         """Stable hash of the effective configuration."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def cache_dir(kind: str) -> Path:
-    """Where built and converted models are kept: `BRIEFS_CACHE_DIR`, else ~/.cache/briefs."""
-    base = os.environ.get("BRIEFS_CACHE_DIR") or Path.home() / ".cache" / "briefs"
-    return Path(base) / kind
 
 
 def preset_path(name: str) -> Path:

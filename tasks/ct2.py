@@ -13,14 +13,12 @@ import logging
 import os
 import platform
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tasks.config import cache_dir
+from tasks.model_cache import build_once, cache_dir
 
 log = logging.getLogger(__name__)
 CANDIDATES = {"cpu": ("int8", "float32"), "cuda": ("int8_float16", "float16", "bfloat16")}
@@ -42,20 +40,14 @@ def converted_folder(model_id: str, revision: str | None,
     target = cache_dir("ctranslate2") / f"{name}-{(revision or 'unversioned').replace(':', '-')}"
     if (target / "model.bin").exists():
         return target
-    model, tokenizer = load_model_and_tokenizer()
-    if model.config.model_type == "bart" and not hasattr(model.config, "normalize_before"):
-        model.config.normalize_before = False  # the converter reads it; BART is post-norm
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+
+    def convert(staging: Path) -> None:
+        model, tokenizer = load_model_and_tokenizer()
+        if model.config.model_type == "bart" and not hasattr(model.config, "normalize_before"):
+            model.config.normalize_before = False  # the converter reads it; BART is post-norm
         _convert(model, tokenizer, staging)
-        try:
-            staging.rename(target)
-        except OSError:  # another process converted the same model first
-            if not (target / "model.bin").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    build_once(target, "model.bin", convert)
     log.info("converted %s (revision %s) for CTranslate2 into %s", model_id, revision, target)
     return target
 

@@ -10,10 +10,9 @@ import hashlib
 import json
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
-from tasks.config import cache_dir
+from tasks.model_cache import build_once, cache_dir
 
 TINY_PREFIX = "briefs-tiny/"
 SUMMARIZER_ID = "briefs-tiny/bart-random-weights"
@@ -62,18 +61,7 @@ def tiny_model_path(model_id: str) -> Path:
             f"unknown tiny model {model_id!r}: expected {SUMMARIZER_ID!r} or "
             "'briefs-tiny/marian-en-<lang>-random-weights'"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
-        builder(staging)
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished the same build first
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return build_once(target, "config.json", builder)
 
 
 def _seeded(name: str) -> int:
