@@ -158,20 +158,20 @@ def _load(ref: ModelRef, device: str, known: str | None, runtime: RuntimeConfig)
     revision = known or _cached_commit(ref) or ref.revision  # after a download, the cache knows
     engine_name = choose_engine(runtime.engine, config.model_type, ref.id)
     dtype = _torch_dtype(runtime.compute_type, device, engine_name)
+    max_input = min(_windows(config, tokenizer))
     if engine_name == "ctranslate2":
         folder = ct2.converted_folder(ref.id, revision, lambda: (
             fetch(AutoModelForSeq2SeqLM, use_safetensors=True), tokenizer))
         generation = fetch(GenerationConfig) if _has_generation_config(source) else (
             GenerationConfig.from_model_config(config))
         engine = _ctranslate2_engine(folder, device, runtime.compute_type, tokenizer, generation,
-                                     min(_windows(config, tokenizer)))
+                                     max_input)
         model = None
     else:
         model = fetch(AutoModelForSeq2SeqLM, use_safetensors=True, dtype=dtype)
         model.to(device).eval()
         generation = model.generation_config
         engine = TransformersEngine(model, tokenizer, device)
-    max_input = min(_windows(config, tokenizer))
     log.info("loaded %s (revision %s) on %s with %s %s, input window %d tokens",
              ref.id, revision, device, engine.name, engine.compute_type, max_input)
     return LoadedModel(ref.id, revision, tokenizer, engine, device, max_input, generation, model)

@@ -94,8 +94,8 @@ def summarise_articles(articles: list[Article], config: BriefsConfig) -> list[Br
                 f"configured for it (summarised languages: {', '.join(SUMMARY_LANGUAGES)})")))
     if not readable:
         return results
-    loaded = load_model(config.models.summarizer, config.runtime)
-    settings = loaded.effective_settings(config.generation.summary.model_dump())
+    step = step_model(config)
+    loaded, settings = step.loaded, step.settings
     started = time.perf_counter()
     summaries = summarise_texts(loaded, [a.text for a in readable], settings,
                                 config.batching.tokens_for(loaded.device))
@@ -111,7 +111,7 @@ def summarise_articles(articles: list[Article], config: BriefsConfig) -> list[Br
             brief.summaries[article.language] = summary.text
             brief.timings_ms.update(parse=article.parse_ms, summarise=spent)
             brief.generation["summary"] = settings
-            brief.steps["summary"] = {"key": summary_key(article, config)}
+            brief.steps["summary"] = {"key": step.summary_key(article)}
             _warn_if_random(brief, loaded)
             results.append(brief)
     return results
@@ -125,8 +125,8 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
                 and b.article.language != lang and lang not in b.summaries]
         if not todo:
             continue
-        loaded = load_model(config.models.translator(lang), config.runtime)
-        settings = loaded.effective_settings(config.generation.translation.model_dump())
+        step = step_model(config, lang)
+        loaded, settings = step.loaded, step.settings
         started = time.perf_counter()
         texts = [b.summary for b in todo] + [b.article.title for b in todo]
         outputs = translate_texts(loaded, texts, settings,
@@ -143,25 +143,36 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
             brief.titles[lang] = str(title)
             brief.timings_ms[f"translate_{lang}"] = shares[position]
             brief.generation[f"translation_{lang}"] = settings
-            brief.steps.setdefault("translations", {})[lang] = {
-                "key": translation_key(brief, lang, config)}
+            brief.steps.setdefault("translations", {})[lang] = {"key": step.translation_key(brief)}
             _warn_if_random(brief, loaded)
     return [failed.get(b.article_id, b) for b in briefs]
 
 
-def summary_key(article: Article, config: BriefsConfig) -> str:
-    """The reuse key of an article's summary under this configuration."""
-    loaded = load_model(config.models.summarizer, config.runtime)
-    settings = loaded.effective_settings(config.generation.summary.model_dump())
-    return reuse.summary_key(article.text, _version(loaded), settings, loaded.runs_on)
+@dataclass(frozen=True)
+class StepModel:
+    """A step's model and the generation settings in force for it, and its reuse keys."""
+
+    loaded: LoadedModel
+    settings: dict[str, Any]
+
+    def summary_key(self, article: Article) -> str:
+        return reuse.summary_key(article.text, _version(self.loaded), self.settings,
+                                 self.loaded.runs_on)
+
+    def translation_key(self, brief: Brief) -> str:
+        return reuse.translation_key(brief.summary, brief.article.title, _version(self.loaded),
+                                     self.settings, self.loaded.runs_on)
 
 
-def translation_key(brief: Brief, lang: str, config: BriefsConfig) -> str:
-    """The reuse key of a brief's translation into `lang` under this configuration."""
-    loaded = load_model(config.models.translator(lang), config.runtime)
-    settings = loaded.effective_settings(config.generation.translation.model_dump())
-    return reuse.translation_key(brief.summary, brief.article.title, _version(loaded), settings,
-                                 loaded.runs_on)
+def step_model(config: BriefsConfig, lang: str | None = None) -> StepModel:
+    """The summariser (no `lang`) or the translator into `lang`, with its settings in force:
+    the config's, else the model's own generation config."""
+    if lang is None:
+        ref, settings = config.models.summarizer, config.generation.summary
+    else:
+        ref, settings = config.models.translator(lang), config.generation.translation
+    loaded = load_model(ref, config.runtime)
+    return StepModel(loaded, loaded.effective_settings(settings.model_dump()))
 
 
 BRIEFS_FOLDER = "briefs/"
@@ -228,9 +239,12 @@ def plan_reuse(store: Store, articles: list[Article], config: BriefsConfig,
     holds; a changed article, summariser or summary setting is briefed again.
     """
     plan = ReusePlan()
+    steps = {None: step_model(config)} | {lang: step_model(config, lang)
+                                          for lang in config.languages
+                                          if lang not in SUMMARY_LANGUAGES}
     for article in articles:
         earlier = _earlier_brief(store, article, existing)
-        brief = reuse_steps(article, earlier, config) if earlier else None
+        brief = reuse_steps(article, earlier, steps) if earlier else None
         if brief is None:
             plan.to_summarise.append(article)
         elif (all(lang in brief.summaries for lang in config.languages)
@@ -256,13 +270,17 @@ def _earlier_brief(store: Store, article: Article, existing: set[str]) -> dict[s
     return earlier if isinstance(earlier, dict) else None
 
 
-def reuse_steps(article: Article, earlier: dict[str, Any], config: BriefsConfig) -> Brief | None:
-    """A brief holding the steps of `earlier` that still hold, or None to brief it anew."""
+def reuse_steps(article: Article, earlier: dict[str, Any],
+                models: dict[str | None, StepModel]) -> Brief | None:
+    """A brief holding the steps of `earlier` that still hold, or None to brief it anew.
+
+    `models`: the summariser (key None) and the translator of each target language.
+    """
     steps = earlier.get("steps") or {}
     language = article.language
     try:
         if (earlier["source_language"] != language or language not in SUMMARY_LANGUAGES
-                or steps.get("summary", {}).get("key") != summary_key(article, config)):
+                or steps.get("summary", {}).get("key") != models[None].summary_key(article)):
             return None
         summary = earlier["summaries"][language]
         brief = Brief(article, summary, earlier["chunks"], warnings=list(article.warnings))
@@ -272,10 +290,9 @@ def reuse_steps(article: Article, earlier: dict[str, Any], config: BriefsConfig)
         brief.steps["summary"] = steps["summary"]
         brief.timings_ms.update({k: v for k, v in earlier["timings_ms"].items()
                                  if k in ("parse", "summarise")})
-        _warn_if_random(brief, load_model(config.models.summarizer, config.runtime))
+        _warn_if_random(brief, models[None].loaded)
         for lang, step in (steps.get("translations") or {}).items():
-            if lang in config.languages and step.get("key") == translation_key(brief, lang,
-                                                                               config):
+            if lang in models and step.get("key") == models[lang].translation_key(brief):
                 brief.summaries[lang] = earlier["summaries"][lang]
                 brief.titles[lang] = earlier["title"][lang]
                 brief.generation[f"translation_{lang}"] = earlier["generation"][
@@ -283,8 +300,7 @@ def reuse_steps(article: Article, earlier: dict[str, Any], config: BriefsConfig)
                 brief.steps.setdefault("translations", {})[lang] = step
                 brief.timings_ms[f"translate_{lang}"] = earlier["timings_ms"].get(
                     f"translate_{lang}", 0)
-                _warn_if_random(brief, load_model(config.models.translator(lang),
-                                                  config.runtime))
+                _warn_if_random(brief, models[lang].loaded)
     except (KeyError, TypeError, AttributeError):  # an older or damaged brief: brief anew
         return None
     return brief
