@@ -6,6 +6,9 @@ SOURCE  ?= seeds
 DEST    ?= out
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+# Flow runs send a heartbeat this often; the zombie automation (make deploy) marks a run
+# Crashed after three missed ones, and a fanned-out night submits that shard again.
+export PREFECT_FLOWS_HEARTBEAT_FREQUENCY ?= 30
 
 .PHONY: setup demo test bench bench-gpu soak server deploy worker lint lock clean
 
@@ -26,7 +29,11 @@ test: setup
 	$(PY) -m pytest
 
 # Operate: a local Prefect server, the nightly deployment, and a worker for its pool.
+# The server keeps its state in PostgreSQL when PREFECT_API_DATABASE_CONNECTION_URL names one
+# (postgresql+asyncpg://...; see README, Scaling), else in SQLite under PREFECT_HOME.
 server: setup
+	@echo "prefect server: database $${PREFECT_API_DATABASE_CONNECTION_URL:-SQLite under PREFECT_HOME}" \
+	  | sed -E 's#//([^:@/]+):[^@/]*@#//\1:***@#'
 	$(VENV)/bin/prefect server start --host 127.0.0.1
 
 deploy: setup
@@ -37,7 +44,7 @@ deploy: setup
 
 worker: setup
 	PREFECT_LOGGING_EXTRA_LOGGERS=tasks,transformers,botocore \
-	  $(VENV)/bin/prefect worker start --pool briefs --type process
+	  $(VENV)/bin/prefect worker start --pool briefs --type process $(WORKER_ARGS)
 
 # Speed and memory of the real architectures (random weights, fixed output lengths): the naive
 # transformers loop against briefs run on each engine, side by side (docs/benchmarks.md).

@@ -8,20 +8,29 @@ from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 from pydantic import Field
 
 from flows.artifacts import Progress, publish_partial_run, publish_results
+from flows.fan_out import run_shards
 from tasks import log_redaction
 from tasks.articles import article_id_for, input_format
 from tasks.config import SUPPORTED_LANGUAGES, BriefsConfig, load_config
 from tasks.engines import GENERATION
 from tasks.outcome import Deadline, run_ending
-from tasks.pipeline import ReusePlan, drop_duplicates
+from tasks.pipeline import ReusePlan, drop_duplicates, made_by_run
 from tasks.records import Article, Brief, Failure
 from tasks.render import now_iso
 from tasks.schedule import fill_date, run_date
+from tasks.shards import (
+    ShardSpec,
+    cut_shards,
+    merge_shard_results,
+    shard_result_document,
+    shard_result_key,
+    sum_timings,
+)
 from tasks.steps import (
     list_articles,
     list_existing_briefs,
@@ -32,8 +41,9 @@ from tasks.steps import (
     translate,
     write_briefs,
     write_digests_and_manifest,
+    write_shard_result,
 )
-from tasks.storage import object_uri
+from tasks.storage import ObjectInfo, object_uri
 
 log_redaction.install()  # worker-started runs never import the CLI
 
@@ -70,6 +80,7 @@ def briefs(
     models: str = "default",
     config: str | None = None,
     limit: Annotated[int, Field(ge=1)] | None = None,
+    shard: ShardSpec | None = None,
 ):
     """Summarise every article under `source`, translate the summaries, write them to `dest`.
 
@@ -85,29 +96,125 @@ def briefs(
         config: A YAML config file that replaces the preset.
         limit: Brief only the first N input objects (for trial runs; at least 1); empty
             means all.
+        shard: Set by a parent run that fans out (`scale:` in the config): brief these
+            objects only and hand back a shard result. Leave empty.
     """
     logger = get_run_logger()
     started_at, clock = now_iso(), time.perf_counter()
     settings = load_config(models, config, list(languages) if languages else None)
+    if shard is not None:
+        return _brief_shard(shard, source, dest, settings)
     deadline = Deadline(settings.timeouts.run_seconds)
     day = run_date(date, settings.schedule.timezone, flow_run.get_scheduled_start_time())
     source, dest = fill_date(source, day), fill_date(dest, day)
     run_id = str(flow_run.get_id() or "local")
     logger.info("run %s: %s → %s, languages %s, config %s", run_id, source, dest,
                 ",".join(settings.languages), settings.config_hash())
-    versions = load_models.with_options(
-        timeout_seconds=settings.timeouts.load_models_seconds)(settings)
-    loaded_at, generation_before = time.perf_counter(), GENERATION.snapshot()
-    existing = list_existing_briefs(dest, settings)
     objects = list_articles(source, settings)
-
     ledger = Ledger([], [], [_object_failure(source, o.key, UNSUPPORTED, "skipped")
                              for o in objects if input_format(o.key) is None])
     supported = [o for o in objects if input_format(o.key) is not None][:limit]
     progress = Progress(len(supported))
+    parameters = {"source": source, "dest": dest, "date": day, "languages": settings.languages,
+                  "models": models, "config": config, "limit": limit,
+                  "config_hash": settings.config_hash()}
+    shards = _shards_for(settings, supported)
+    if shards:
+        logger.info("fanning out: %d objects in %d shards over %s", len(supported),
+                    len(shards), settings.scale.shard_deployment)
+        fanned = run_shards(shards, {"source": source, "dest": dest, "languages": languages,
+                                     "models": models, "config": config},
+                            settings, run_id, deadline, progress)
+        merged = merge_shard_results(fanned.results)
+        ledger.written, ledger.reused = merged.written, merged.reused
+        ledger.unbriefed += merged.unbriefed + fanned.failures
+        timings = {"brief_seconds": round(time.perf_counter() - clock, 2),
+                   "shards": sum_timings(r["timings"] for r in fanned.results)}
+        extra = {"shards": fanned.record}
+    else:
+        versions = load_models.with_options(
+            timeout_seconds=settings.timeouts.load_models_seconds)(settings)
+        loaded_at, generation_before = time.perf_counter(), GENERATION.snapshot()
+        existing = list_existing_briefs(dest, settings)
+        _brief_objects(source, dest, supported, settings, versions, existing, run_id,
+                       deadline, ledger, progress)
+        timings = _timings(clock, loaded_at, generation_before)
+        extra = {}
+
+    manifest = write_digests_and_manifest(dest, settings, ledger.written, ledger.reused,
+                                          ledger.unbriefed, run_id, started_at, parameters,
+                                          timings, extra)
+    publish_results(manifest, ledger.written, ledger.reused, settings.languages,
+                    time.perf_counter() - clock)
+    unsupported = sum(e.get("reason") == UNSUPPORTED for e in manifest["articles"])
+    ending = run_ending(manifest["counts"], unsupported, settings.alerts.max_failed_share,
+                        deadline.missed, f"{dest.rstrip('/')}/manifest.json")
+    logger.info(ending.message)
+    if ending.ending == "partial":
+        publish_partial_run(run_id, dest, manifest)
+    if ending.ending == "timed_out":
+        return Failed(name="TimedOut", message=ending.message, data=manifest)
+    if ending.ending == "failed":
+        return Failed(message=ending.message, data=manifest)
+    return Completed(message=ending.message, data=manifest)
+
+
+def _shards_for(settings: BriefsConfig, objects: list[ObjectInfo]) -> list[list[ObjectInfo]]:
+    """The shards to fan out to, or none to brief in this process: `scale.shards` always fans
+    out; otherwise a run from a deployment does when it has more than `scale.shard_articles`
+    objects."""
+    scale = settings.scale
+    from_deployment = deployment.id is not None
+    if not objects or not (scale.shards or (from_deployment
+                                            and len(objects) > scale.shard_articles)):
+        return []
+    return cut_shards(objects, scale.shard_articles, scale.shard_bytes, scale.shards)
+
+
+def _brief_shard(spec: ShardSpec, source: str, dest: str, settings: BriefsConfig):
+    """A child run: brief the shard's objects as a whole run would, then write the shard
+    result last. Ends Completed whatever its articles' fate (the parent decides the run's
+    state); a shard that breaks ends Failed and the parent submits it again."""
+    logger = get_run_logger()
+    clock = time.perf_counter()
+    seconds = settings.timeouts.run_seconds
+    deadline = Deadline(min(seconds, spec.seconds_left) if spec.seconds_left else seconds)
+    logger.info("%s of run %s (attempt %d): %d objects under %s", spec.label, spec.run_id,
+                spec.attempt + 1, len(spec.keys), source)
+    versions = load_models.with_options(
+        timeout_seconds=settings.timeouts.load_models_seconds)(settings)
+    loaded_at, generation_before = time.perf_counter(), GENERATION.snapshot()
+    existing = list_existing_briefs(dest, settings)
+    ledger = Ledger()
+    objects = spec.objects()
+    seen = _brief_objects(source, dest, objects, settings, versions, existing, spec.run_id,
+                          deadline, ledger, Progress(len(objects)))
+    document = shard_result_document(
+        spec, str(flow_run.get_id() or "local"), ledger.written, ledger.reused,
+        ledger.unbriefed, {article.article_id: digest for digest, article in seen.items()},
+        _timings(clock, loaded_at, generation_before))
+    write_shard_result(dest, settings, shard_result_key(spec.run_id, spec.index), document)
+    failed = sum(f.status == "failed" for f in ledger.unbriefed)
+    return Completed(message=f"{spec.label}: {len(ledger.written)} written, "
+                             f"{len(ledger.reused)} unchanged, {failed} failed")
+
+
+def _timings(clock: float, loaded_at: float, generation_before: Any) -> dict[str, float]:
+    generate_seconds, generated_tokens = GENERATION.since(generation_before)
+    return {"load_models_seconds": round(loaded_at - clock, 2),
+            "brief_seconds": round(time.perf_counter() - loaded_at, 2),
+            "generate_seconds": round(generate_seconds, 2),
+            "generated_tokens": generated_tokens}
+
+
+def _brief_objects(source: str, dest: str, objects: list[ObjectInfo], settings: BriefsConfig,
+                   versions: dict[str, Any], existing: set[str], run_id: str,
+                   deadline: Deadline, ledger: Ledger, progress: Progress) -> dict[str, Article]:
+    """Read, summarise, translate and write the objects batch by batch; every article lands
+    in the ledger. Returns the articles briefed, by text digest (the first of each text)."""
     seen: dict[str, Article] = {}
     size = settings.batching.articles_per_task
-    batches = _chunks(supported, size)
+    batches = _chunks(objects, size)
     writes: list[Write] = []  # in flight while the next batch generates
     upcoming = _read_ahead(source, batches, 0, settings)
     for number, objects_batch in enumerate(batches, start=1):
@@ -134,31 +241,7 @@ def briefs(
                          deadline, ledger, writes)
         progress.update(number * size)
     _settle_writes(writes, ledger)
-
-    parameters = {"source": source, "dest": dest, "date": day, "languages": settings.languages,
-                  "models": models, "config": config, "limit": limit,
-                  "config_hash": settings.config_hash()}
-    generate_seconds, generated_tokens = GENERATION.since(generation_before)
-    timings = {"load_models_seconds": round(loaded_at - clock, 2),
-               "brief_seconds": round(time.perf_counter() - loaded_at, 2),
-               "generate_seconds": round(generate_seconds, 2),
-               "generated_tokens": generated_tokens}
-    manifest = write_digests_and_manifest(dest, settings, ledger.written, ledger.reused,
-                                          ledger.unbriefed, run_id, started_at, parameters,
-                                          timings)
-    publish_results(manifest, ledger.written, ledger.reused, settings.languages,
-                    time.perf_counter() - clock)
-    unsupported = sum(e.get("reason") == UNSUPPORTED for e in manifest["articles"])
-    ending = run_ending(manifest["counts"], unsupported, settings.alerts.max_failed_share,
-                        deadline.missed, f"{dest.rstrip('/')}/manifest.json")
-    logger.info(ending.message)
-    if ending.ending == "partial":
-        publish_partial_run(run_id, dest, manifest)
-    if ending.ending == "timed_out":
-        return Failed(name="TimedOut", message=ending.message, data=manifest)
-    if ending.ending == "failed":
-        return Failed(message=ending.message, data=manifest)
-    return Completed(message=ending.message, data=manifest)
+    return seen
 
 
 @dataclass(frozen=True)
@@ -207,9 +290,12 @@ def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
     try:
         plan = (reuse_briefs(dest, group, settings, existing, batch=label) if existing
                 else ReusePlan(to_summarise=group))
-        ledger.reused += plan.unchanged
+        # A brief an earlier attempt of this run wrote (a shard run again) counts as written.
+        ledger.written += [d for d in plan.unchanged if made_by_run(d, run_id)]
+        earlier = [d for d in plan.unchanged if not made_by_run(d, run_id)]
+        ledger.reused += earlier
         ledger.unbriefed += [Failure(d["article_id"], d["source"]["uri"], ALREADY_BRIEFED,
-                                     status="skipped") for d in plan.unchanged]
+                                     status="skipped") for d in earlier]
         summarised = summarise.with_options(timeout_seconds=timeout)(
             plan.to_summarise, settings, batch=label) if plan.to_summarise else []
         ledger.unbriefed += [b for b in summarised if isinstance(b, Failure)]

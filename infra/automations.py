@@ -1,5 +1,11 @@
-"""The nightly run's alert, as code: `make deploy` creates it, or replaces it on redeploy.
+"""The automations, as code: `make deploy` creates them, or replaces them on redeploy.
 
+Zombie runs: a flow run whose process died with its machine (a worker killed, a node lost)
+stays Running for ever. Flow runs emit a heartbeat every PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+seconds (`make worker` sets 30); this automation marks a run Crashed after three missed
+heartbeats, and a parent run that fans out then submits that shard again.
+
+The nightly run's alert:
 It fires when a run of `briefs/nightly` ends Failed (the run broke, or more articles failed
 than `alerts.max_failed_share` allows: the flow then ends Failed with the counts in its
 message), TimedOut (past `timeouts.run_seconds`) or Crashed, and sends the notification block
@@ -10,17 +16,23 @@ share completes and emits `briefs.run.partial` instead, which another automation
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 from prefect.automations import Automation
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
-from prefect.events.actions import SendNotification
+from prefect.client.schemas.objects import StateType
+from prefect.events.actions import ChangeFlowRunState, SendNotification
 from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.events.schemas.events import ResourceSpecification
+from prefect.settings import get_current_settings
 
 from tasks.config import load_config
 
 DEPLOYMENT = "briefs/nightly"
 AUTOMATION_NAME = "briefs-nightly-failed"
+ZOMBIE_AUTOMATION_NAME = "briefs-crash-zombie-runs"
+MISSED_HEARTBEATS = 3
 ALERT_STATES = ("Failed", "TimedOut", "Crashed")
 SUBJECT = "briefs: nightly run {{ flow_run.name }} ended {{ flow_run.state.name }}"
 BODY = ("Run {{ flow_run.name }} of {{ deployment.name }} ended {{ flow_run.state.name }}: "
@@ -41,7 +53,33 @@ def alert_automation(deployment_id: str, block_document_id: str) -> Automation:
     )
 
 
+def zombie_automation(heartbeat_seconds: int) -> Automation:
+    """Crashed for a flow run whose heartbeats stopped while it had not ended."""
+    return Automation(
+        name=ZOMBIE_AUTOMATION_NAME,
+        description=f"Mark a flow run Crashed after {MISSED_HEARTBEATS} missed heartbeats.",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed",
+                    "prefect.flow-run.Failed", "prefect.flow-run.Cancelled",
+                    "prefect.flow-run.Crashed"},
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive, threshold=1,
+            within=timedelta(seconds=MISSED_HEARTBEATS * heartbeat_seconds),
+        ),
+        actions=[ChangeFlowRunState(
+            state=StateType.CRASHED,
+            message=f"no heartbeat for {MISSED_HEARTBEATS * heartbeat_seconds} s: its process "
+                    "or machine died")],
+    )
+
+
 def main() -> int:
+    heartbeat = get_current_settings().flows.heartbeat_frequency or 30
+    _replace(ZOMBIE_AUTOMATION_NAME, zombie_automation(heartbeat))
+    print(f"automation {ZOMBIE_AUTOMATION_NAME!r}: Crashed after {MISSED_HEARTBEATS} missed "
+          f"heartbeats of {heartbeat} s")
     block_slug = load_config("default").alerts.notification_block
     if not block_slug:
         print("alerts.notification_block is empty: no alert automation created")
@@ -54,19 +92,21 @@ def main() -> int:
         return 0
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(DEPLOYMENT)
-    for existing in _existing():
-        existing.delete()
-    automation = alert_automation(str(deployment.id), str(block._block_document_id)).create()
+    automation = _replace(AUTOMATION_NAME, alert_automation(str(deployment.id),
+                                                             str(block._block_document_id)))
     print(f"automation {automation.name!r} ({automation.id}) notifies {block_slug!r}")
     return 0
 
 
-def _existing() -> list[Automation]:
+def _replace(name: str, automation: Automation) -> Automation:
+    """Create `automation`, deleting any earlier one of that name."""
     try:
-        found = Automation.read(name=AUTOMATION_NAME)
+        found = Automation.read(name=name)
     except ValueError:
-        return []
-    return found if isinstance(found, list) else [found]
+        found = []
+    for existing in found if isinstance(found, list) else [found]:
+        existing.delete()
+    return automation.create()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,7 +23,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+# The presets ship as package data: found the same in a checkout and in an installed copy.
+CONFIGS_DIR = Path(str(resources.files("configs")))
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 # Targets offered in the Prefect UI's form: those with an English → X opus-mt model.
 SUPPORTED_LANGUAGES = ("de", "es", "fr", "it", "nl", "ro", "ru", "zh")
@@ -152,6 +154,24 @@ class TimeoutsConfig(Strict):
                                   "run (one batch)")
 
 
+class ScaleConfig(Strict):
+    """Fan-out of one night over child runs of the shard deployment, run by work pool workers."""
+
+    shard_articles: int = Field(200, ge=1, description="input objects per shard")
+    shard_bytes: int = Field(2_000_000_000, ge=1, description="stored bytes per shard at most "
+                             "(an object larger than this is a shard of its own)")
+    max_in_flight: int = Field(4, ge=1, description="shard runs running or waiting at once")
+    shard_retries: int = Field(2, ge=0, description="a shard run that crashed, failed or "
+                               "stalled is submitted again this many times")
+    shard_timeout_seconds: int = Field(7200, ge=1, description="a shard run not finished this "
+                                       "long after it started is cancelled and submitted again")
+    shard_deployment: str = Field("briefs/shard", pattern=r"^[^/]+/[^/]+$",
+                                  description="'<flow>/<deployment>' that runs one shard")
+    shards: int | None = Field(None, ge=1, description="cut every run into this many shards, "
+                               "wherever it runs (`briefs run --shards N`); empty: a run from a "
+                               "deployment fans out when it has more than shard_articles objects")
+
+
 class ScheduleConfig(Strict):
     """The nightly schedule; infra/prefect.yaml must carry the same cron and timezone."""
 
@@ -188,6 +208,7 @@ class BriefsConfig(BaseSettings):
     alerts: AlertsConfig = AlertsConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()
     storage: StorageConfig = StorageConfig()
+    scale: ScaleConfig = ScaleConfig()
 
     @field_validator("languages", mode="before")
     @classmethod

@@ -209,8 +209,7 @@ def drop_duplicates(articles: list[Article], seen: dict[str, Article]
     """
     unique, duplicates = [], []
     for article in articles:
-        digest = hashlib.sha256(" ".join(article.text.split()).encode()).hexdigest()
-        first = seen.setdefault(digest, article)
+        first = seen.setdefault(text_digest(article), article)
         if first is article:
             unique.append(article)
         else:
@@ -219,6 +218,11 @@ def drop_duplicates(articles: list[Article], seen: dict[str, Article]
                 f"duplicate of {first.article_id} ({first.source.uri}): same text",
                 status="skipped"))
     return unique, duplicates
+
+
+def text_digest(article: Article) -> str:
+    """The same story: the same words, whatever the spacing."""
+    return hashlib.sha256(" ".join(article.text.split()).encode()).hexdigest()
 
 
 @dataclass
@@ -253,6 +257,14 @@ def plan_reuse(store: Store, articles: list[Article], config: BriefsConfig,
         else:
             plan.partial.append(brief)
     return plan
+
+
+def made_by_run(brief: dict[str, Any], run_id: str) -> bool:
+    """Whether a step of this brief was made by the run `run_id` (an earlier attempt of a
+    shard of that run wrote it)."""
+    steps = brief.get("steps") or {}
+    made = [steps.get("summary") or {}, *(steps.get("translations") or {}).values()]
+    return any(isinstance(step, dict) and step.get("run_id") == run_id for step in made)
 
 
 def _earlier_brief(store: Store, article: Article, existing: set[str]) -> dict[str, Any] | None:

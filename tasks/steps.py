@@ -6,6 +6,7 @@ backoff and jitter; permanent faults fail at once with the bucket and key in the
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from tasks.records import Article, Brief, Failure
 from tasks.render import digest_html, digest_markdown, manifest_document, to_json_bytes
 from tasks.storage import (
     ObjectInfo,
+    StorageError,
     Store,
     is_transient,
     open_store,
@@ -162,7 +164,8 @@ def write_briefs(dest: str, briefs: list[Brief], config: BriefsConfig,
 def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[dict[str, Any]],
                                reused: list[dict[str, Any]], unbriefed: list[Failure],
                                run_id: str, started_at: str, parameters: dict[str, Any],
-                               timings: dict[str, float]) -> dict[str, Any]:
+                               timings: dict[str, Any],
+                               extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write one digest per language (Markdown and HTML) and the run's manifest.
 
     The digests hold every brief of the night: written now or reused from an earlier run.
@@ -179,11 +182,36 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[di
         store.write(f"digests/{lang}.html", digest_html(lang, in_lang, run_id).encode(),
                     "text/html; charset=utf-8")
     manifest = manifest_document(run_id, started_at, parameters, written, unbriefed, timings)
+    manifest.update(extra or {})
     store.write(f"runs/{run_id}/manifest.json", to_json_bytes(manifest), "application/json")
     store.write("manifest.json", to_json_bytes(manifest), "application/json")
     get_run_logger().info("wrote digests for %s and the manifest: %s", ", ".join(all_languages),
                           manifest["counts"])
     return manifest
+
+
+@task(name="write-shard-result", **STORAGE)
+def write_shard_result(dest: str, config: BriefsConfig, key: str,
+                       document: dict[str, Any]) -> None:
+    """Write the shard's result object, last: the parent run reads the shard's articles
+    from it (briefs are all written before it)."""
+    _store(dest, config).write(key, to_json_bytes(document), "application/json")
+    get_run_logger().info("wrote the shard result %s", key)
+
+
+@task(name="read-shard-result", task_run_name="read-shard-result {key}", **STORAGE)
+def read_shard_result(dest: str, config: BriefsConfig, key: str) -> dict[str, Any] | None:
+    """A shard run's result object; None when it is missing or unreadable (the shard ran
+    no further than that: it is run again)."""
+    try:
+        return json.loads(_store(dest, config).read(key))
+    except StorageError as exc:
+        if exc.transient:
+            raise
+        get_run_logger().warning("shard result %s cannot be read: %s", key, exc)
+    except ValueError as exc:
+        get_run_logger().warning("shard result %s is not JSON: %s", key, exc)
+    return None
 
 
 def _log_results(logger, step: str, batch: str, results: list[Brief | Failure],

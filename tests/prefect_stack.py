@@ -1,0 +1,127 @@
+"""Real services for the tests and benchmarks that need a Prefect server and workers: a
+PostgreSQL database of their own, `prefect server start` on a free loopback port, `make
+deploy` and `make worker` processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _postgres(statement: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        connection = await asyncpg.connect(database="postgres", **POSTGRES)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new database on the PostgreSQL server at 127.0.0.1:5432, dropped afterwards; yields
+    its SQLAlchemy URL for PREFECT_API_DATABASE_CONNECTION_URL."""
+    name = f"briefs_test_{uuid.uuid4().hex[:12]}"
+    try:
+        _postgres(f'CREATE DATABASE "{name}"')
+    except OSError as exc:
+        raise AssertionError(f"no PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} "
+                             f"(.ci/run starts one): {exc}") from None
+    try:
+        yield f"postgresql+asyncpg://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{name}"
+    finally:
+        _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def prefect_server(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """`make server` on a free loopback port with its own PREFECT_HOME; yields the
+    environment that reaches it (for workers, deploys and clients)."""
+    port = free_port()
+    home = tempfile.mkdtemp(prefix="briefs-server-home-")
+    env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_SERVER_API_HOST": "127.0.0.1",
+           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+           "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+           **(extra_env or {})}
+    log = open(Path(home) / "server.log", "w")  # noqa: SIM115 (kept open for the server)
+    server = subprocess.Popen(["make", "-s", "server"], cwd=REPO, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2):
+                return True
+        except OSError:
+            assert server.poll() is None, (Path(home) / "server.log").read_text()[-3000:]
+            return False
+
+    try:
+        wait_until(healthy, 180, "the Prefect server")
+        yield env
+    finally:
+        stop(server)
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def deploy(env: dict[str, str]) -> None:
+    done = subprocess.run(["make", "deploy"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def start_worker(env: dict[str, str], name: str, limit: int | None = None,
+                 log_dir: Path | None = None) -> subprocess.Popen:
+    """`make worker` in its own process group (with the flow runs it starts), logging to
+    `<log_dir or PREFECT_HOME>/<name>.log`."""
+    log_path = Path(log_dir or env["PREFECT_HOME"]) / f"{name}.log"
+    args = f"--name {name}" + (f" --limit {limit}" if limit else "")
+    with open(log_path, "w") as log:
+        return subprocess.Popen(["make", "worker", f"WORKER_ARGS={args}"], cwd=REPO, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Signal a process group started here and wait for its leader."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)

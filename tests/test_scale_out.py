@@ -1,0 +1,197 @@
+"""A night fanned out over shards: a real Prefect server on its own PostgreSQL database,
+`make deploy`, two `make worker` processes, moto S3 behind a proxy that counts every write,
+all on loopback. 200 tiny-model articles in 8 shards."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import corpus_or_skip
+from tests.corpus_sample import summaries
+from tests.fault_proxy import FaultProxy
+from tests.prefect_stack import (
+    deploy,
+    postgres_database,
+    prefect_server,
+    start_worker,
+    stop,
+    wait_until,
+)
+
+NIGHT = "2026-11-27"
+ARTICLES = 200
+SHARD_ARTICLES = 25  # → 8 shards
+
+
+@pytest.fixture(scope="module")
+def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
+    """No faults: it counts the calls that PUT each key at the store."""
+    with FaultProxy(s3_endpoint, 0.0) as counting:
+        yield counting
+
+
+@pytest.fixture(scope="module")
+def stack(proxy: FaultProxy) -> Iterator[dict[str, str]]:
+    """Server on PostgreSQL, deployments and automations; the environment reaching them."""
+    with postgres_database() as database, prefect_server({
+        "PREFECT_API_DATABASE_CONNECTION_URL": database,
+        "AWS_ENDPOINT_URL": proxy.url,
+        "BRIEFS_SCALE__SHARD_ARTICLES": str(SHARD_ARTICLES),
+    }) as env:
+        deploy(env)
+        yield env
+
+
+@pytest.fixture
+def client(stack: dict[str, str]):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (temporary_settings({PREFECT_API_URL: stack["PREFECT_API_URL"]}),
+          get_client(sync_client=True) as sync_client):
+        yield sync_client
+
+
+@pytest.fixture
+def workers(stack: dict[str, str], tmp_path: Path) -> Iterator[dict[str, subprocess.Popen]]:
+    """Two process workers, each running at most two flow runs at once."""
+    started = {name: start_worker(stack, name, limit=2, log_dir=tmp_path)
+               for name in ("briefs-w1", "briefs-w2")}
+    yield started
+    for process in started.values():
+        stop(process)
+
+
+def put_night(s3, bucket: str, copy_of_first: bool = False) -> list[str]:
+    """200 short articles from the corpus (the first 80 words of each); with
+    `copy_of_first`, the last one is the first one's text again, under a key that sorts last
+    (so it lands in another shard)."""
+    s3.create_bucket(Bucket=f"{bucket}-in")
+    s3.create_bucket(Bucket=f"{bucket}-out")
+    rows = summaries(corpus_or_skip(), ARTICLES)
+    texts = {f"{NIGHT}/{row['id']}.txt": " ".join(row["article"].split()[:80]) for row in rows}
+    if copy_of_first:
+        first = sorted(texts)[0]
+        texts.pop(sorted(texts)[-1])
+        texts[f"{NIGHT}/zz-copy.txt"] = texts[first]
+    for key, text in texts.items():
+        s3.put_object(Bucket=f"{bucket}-in", Key=key, Body=text.encode())
+    return sorted(texts)
+
+
+def start_nightly(client, bucket: str):
+    deployment = client.read_deployment_by_name("briefs/nightly")
+    return client.create_flow_run_from_deployment(deployment.id, parameters={
+        "source": f"s3://{bucket}-in/{{date}}/", "dest": f"s3://{bucket}-out/{{date}}/",
+        "date": NIGHT, "languages": ["de"], "models": "tiny"})
+
+
+def final_state(client, run_id, timeout: float):
+    def done():
+        state = client.read_flow_run(run_id).state
+        return state if state and state.is_final() else None
+
+    return wait_until(done, timeout, f"flow run {run_id} to finish", every=3)
+
+
+def read_json(s3, bucket: str, key: str) -> dict:
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def brief_keys(s3, bucket: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{NIGHT}/briefs/")
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def shard_run_ids(manifest: dict) -> list[str]:
+    return [a["flow_run_id"] for shard in manifest["shards"] for a in shard["attempts"]]
+
+
+def ran_on(worker: subprocess.Popen, flow_run) -> bool:
+    """Whether the flow run's process descends from this worker's process."""
+    pid = int((flow_run.infrastructure_pid or "0:0").rsplit(":", 1)[-1])
+    while pid > 1 and pid != worker.pid:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return False
+    return pid == worker.pid
+
+
+@pytest.mark.timeout(900)
+def test_a_night_fans_out_in_shards_over_two_workers(stack, workers, client, s3, proxy,
+                                                     tmp_path):
+    keys = put_night(s3, "fan", copy_of_first=True)
+    run = start_nightly(client, "fan")
+    state = final_state(client, run.id, timeout=780)
+    assert state.is_completed(), state.message
+
+    manifest = read_json(s3, "fan-out", f"{NIGHT}/manifest.json")
+    assert len(manifest["shards"]) == ARTICLES // SHARD_ARTICLES
+    assert manifest["counts"] == {"total": ARTICLES, "succeeded": ARTICLES - 1, "failed": 0,
+                                  "skipped": 1}
+    assert sorted(e["source"] for e in manifest["articles"]) == [
+        f"s3://fan-in/{key}" for key in keys]
+    # Every article briefed exactly once: one brief each, each PUT by one call.
+    assert len(brief_keys(s3, "fan-out")) == ARTICLES
+    assert proxy.written_twice(f"fan-out/{NIGHT}/briefs/") == {}
+    # The copy in the last shard is briefed but kept out of the digest, and says of what.
+    copy = next(e for e in manifest["articles"] if e["source"].endswith("zz-copy.txt"))
+    assert copy["status"] == "skipped" and "duplicate of" in copy["reason"], copy
+    digest = s3.get_object(Bucket="fan-out", Key=f"{NIGHT}/digests/de.md")["Body"].read()
+    assert copy["article_id"].encode() not in digest
+    assert f"{ARTICLES - 1} briefs".encode() in digest
+    # Both workers ran shards.
+    logs = {name: (tmp_path / f"{name}.log").read_text() for name in workers}
+    for name, log in logs.items():
+        assert any(run_id in log for run_id in shard_run_ids(manifest)), (name, log[-2000:])
+
+
+@pytest.mark.timeout(900)
+def test_a_worker_killed_mid_shard_loses_nothing(stack, workers, client, s3, proxy):
+    put_night(s3, "kill")
+    run = start_nightly(client, "kill")
+    parent = wait_until(lambda: (r := client.read_flow_run(run.id)).infrastructure_pid and r,
+                        240, "the parent run to start")
+    host_of_parent = next(n for n, w in workers.items() if ran_on(w, parent))
+    victim_name = next(n for n in workers if n != host_of_parent)
+    victim = workers[victim_name]
+
+    def shard_with_briefs_on_victim():
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])))
+        written = len(brief_keys(s3, "kill-out"))
+        return next((c for c in children if c.state and c.state.is_running()
+                     and ran_on(victim, c) and written > 0), None)
+
+    shard_run = wait_until(shard_with_briefs_on_victim, 420, "a shard running on the victim",
+                           every=0.5)
+    pid = int(shard_run.infrastructure_pid.rsplit(":", 1)[-1])
+    os.killpg(victim.pid, signal.SIGKILL)  # the machine goes: worker and its flow runs
+    os.kill(pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+
+    state = final_state(client, run.id, timeout=780)
+    assert state.is_completed(), state.message
+    manifest = read_json(s3, "kill-out", f"{NIGHT}/manifest.json")
+    assert manifest["counts"] == {"total": ARTICLES, "succeeded": ARTICLES, "failed": 0,
+                                  "skipped": 0}
+    killed = next(s for s in manifest["shards"]
+                  if str(shard_run.id) in [a["flow_run_id"] for a in s["attempts"]])
+    assert [a["state"] for a in killed["attempts"]][0] == "Crashed", killed
+    assert killed["attempts"][-1]["state"] == "Completed", killed
+    # Nothing twice, nothing partial: one call wrote each brief, every brief is whole.
+    keys = brief_keys(s3, "kill-out")
+    assert len(keys) == ARTICLES
+    assert proxy.written_twice(f"kill-out/{NIGHT}/briefs/") == {}
+    for key in keys:
+        assert set(read_json(s3, "kill-out", key)["summaries"]) == {"en", "de"}, key
