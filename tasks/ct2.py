@@ -93,7 +93,12 @@ def compute_type(setting: str, folder: Path, device: str,
     best = min(timings, key=timings.get)
     staging = record.with_suffix(f".{os.getpid()}.tmp")
     staging.write_text(json.dumps({"compute_type": best, "seconds": timings}))
-    staging.replace(record)  # whole, even with two processes measuring at once
+    try:  # the first process to finish measuring decides for every process: reuse keys
+        os.link(staging, record)  # hold the compute type, so all must agree
+    except FileExistsError:
+        return json.loads(record.read_text())["compute_type"]
+    finally:
+        staging.unlink()
     log.info("compute types measured for %s on %s: %s; using %s", folder.name, device,
              {k: round(v, 3) for k, v in timings.items()}, best)
     return best

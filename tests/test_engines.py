@@ -61,6 +61,23 @@ def test_auto_measures_the_compute_types_once_per_machine(tmp_path):
     assert ct2.compute_type("int8", folder, "cpu", measure) == "int8"
 
 
+def test_processes_measuring_at_once_agree_on_the_first_choice(tmp_path):
+    """Two workers measuring at the same time must brief with one compute type: it is in
+    every reuse key, so a shard run again on another worker would otherwise brief anew."""
+    other_process_choice: list[str] = []
+
+    def int8_fastest_here(kind: str) -> float:
+        if not other_process_choice:  # meanwhile another process finishes first: float32
+            other_process_choice.append(
+                ct2.compute_type("auto", tmp_path, "cpu", lambda k: k != "float32"))
+        return 0.0 if kind == "int8" else 1.0
+
+    assert ct2.compute_type("auto", tmp_path, "cpu", int8_fastest_here) == "float32"
+    assert other_process_choice == ["float32"]
+    assert [p.name for p in tmp_path.iterdir()] == [
+        next(tmp_path.glob("compute-type-cpu-*.json")).name]  # no staging file left
+
+
 def test_engine_choice_follows_the_architecture():
     assert choose_engine("auto", "bart", "m") == "ctranslate2"
     assert choose_engine("auto", "gpt2", "m") == "transformers"

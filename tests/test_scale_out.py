@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.articles import article_id_for
 from tests.conftest import corpus_or_skip
 from tests.corpus_sample import summaries
 from tests.fault_proxy import FaultProxy
@@ -60,9 +61,13 @@ def client(stack: dict[str, str]):
 
 
 @pytest.fixture
-def workers(stack: dict[str, str], tmp_path: Path) -> Iterator[dict[str, subprocess.Popen]]:
-    """Two process workers, each running at most two flow runs at once."""
-    started = {name: start_worker(stack, name, limit=2, log_dir=tmp_path)
+def workers(stack: dict[str, str], tmp_path: Path,
+            request) -> Iterator[dict[str, subprocess.Popen]]:
+    """Two process workers, each running at most two flow runs at once; a test's
+    `worker_env` marker adds to their environment."""
+    marker = request.node.get_closest_marker("worker_env")
+    env = {**stack, **(marker.args[0] if marker else {})}
+    started = {name: start_worker(env, name, limit=2, log_dir=tmp_path)
                for name in ("briefs-w1", "briefs-w2")}
     yield started
     for process in started.values():
@@ -155,6 +160,8 @@ def test_a_night_fans_out_in_shards_over_two_workers(stack, workers, client, s3,
 
 
 @pytest.mark.timeout(900)
+# Batches of 3: a shard writes its briefs over several seconds, and is killed between two.
+@pytest.mark.worker_env({"BRIEFS_BATCHING__ARTICLES_PER_TASK": "3"})
 def test_a_worker_killed_mid_shard_loses_nothing(stack, workers, client, s3, proxy):
     put_night(s3, "kill")
     run = start_nightly(client, "kill")
@@ -164,17 +171,22 @@ def test_a_worker_killed_mid_shard_loses_nothing(stack, workers, client, s3, pro
     victim_name = next(n for n in workers if n != host_of_parent)
     victim = workers[victim_name]
 
-    def shard_with_briefs_on_victim():
+    def shard_half_written_on_victim():
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
         children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])))
-        written = len(brief_keys(s3, "kill-out"))
-        return next((c for c in children if c.state and c.state.is_running()
-                     and ran_on(victim, c) and written > 0), None)
+        written = set(brief_keys(s3, "kill-out"))
+        for child in children:
+            if child.state and child.state.is_running() and ran_on(victim, child):
+                own = {f"{NIGHT}/briefs/{article_id_for(key)}.json"
+                       for key in child.parameters["shard"]["keys"]}
+                if 0 < len(own & written) < len(own):
+                    return child
+        return None
 
-    shard_run = wait_until(shard_with_briefs_on_victim, 420, "a shard running on the victim",
-                           every=0.5)
+    shard_run = wait_until(shard_half_written_on_victim, 420,
+                           "a shard on the victim with some of its briefs written", every=0.3)
     pid = int(shard_run.infrastructure_pid.rsplit(":", 1)[-1])
     os.killpg(victim.pid, signal.SIGKILL)  # the machine goes: worker and its flow runs
     os.kill(pid, signal.SIGKILL)
