@@ -41,6 +41,9 @@ def run(
         help="a YAML config file (replaces the preset)", envvar="BRIEFS_CONFIG")] = None,
     limit: Annotated[int | None, typer.Option(
         help="brief only the first N input objects (a trial run)")] = None,
+    shards: Annotated[int | None, typer.Option(
+        help="fan out into N shard runs of the shard deployment (scale.shard_deployment) on "
+             "the Prefect API's workers; default: this process briefs everything")] = None,
 ) -> None:
     """Run the briefs flow once over SOURCE, writing to DEST.
 
@@ -51,6 +54,8 @@ def run(
     from tasks.config import SUPPORTED_LANGUAGES, ConfigError, load_config
 
     wanted = [code.strip() for code in languages.split(",") if code.strip()] if languages else None
+    if shards is not None:  # config from the environment: the flow reads it where it runs
+        os.environ["BRIEFS_SCALE__SHARDS"] = str(shards)
     try:
         load_config(models, config, wanted)  # fail on a bad config before Prefect starts
         if limit is not None and limit < 1:
