@@ -10,7 +10,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 # Crashed after three missed ones, and a fanned-out night submits that shard again.
 export PREFECT_FLOWS_HEARTBEAT_FREQUENCY ?= 30
 
-.PHONY: setup demo test bench bench-gpu soak server deploy worker lint lock clean
+.PHONY: setup demo test bench bench-gpu bench-scale soak server deploy deploy-k8s worker lint lock clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,16 @@ deploy: setup
 	BRIEFS_HOME=$(CURDIR) $(VENV)/bin/prefect --no-prompt deploy --prefect-file infra/prefect.yaml --all
 	$(PY) infra/automations.py
 
+# The same deployments on a Kubernetes work pool (Jobs in the image BRIEFS_IMAGE; README, Scaling).
+BRIEFS_IMAGE ?= ghcr.io/example/briefs:latest
+deploy-k8s: setup
+	$(VENV)/bin/prefect work-pool inspect briefs-k8s >/dev/null 2>&1 || \
+	  $(VENV)/bin/prefect work-pool create briefs-k8s --type kubernetes \
+	    --base-job-template infra/k8s/base-job-template.json
+	BRIEFS_IMAGE=$(BRIEFS_IMAGE) $(VENV)/bin/prefect --no-prompt deploy \
+	  --prefect-file infra/prefect-k8s.yaml --all
+	$(PY) infra/automations.py
+
 worker: setup
 	PREFECT_LOGGING_EXTRA_LOGGERS=tasks,transformers,botocore \
 	  $(VENV)/bin/prefect worker start --pool briefs --type process $(WORKER_ARGS)
@@ -54,6 +64,11 @@ bench: setup
 # The same on a CUDA machine; prints the same last line.
 bench-gpu: setup
 	$(PY) benchmarks/throughput.py --device cuda
+
+# One night of tiny-model articles fanned out over 1 and 2 process workers, against one
+# process: a Prefect server on its own PostgreSQL database, moto S3 (README, Scaling).
+bench-scale: setup
+	$(PY) -m benchmarks.scale_out
 
 # 2,000 tiny-model articles through S3 with 10% injected faults and one kill-and-resume.
 soak: setup

@@ -37,6 +37,15 @@ def wait_until(check, timeout: float, what: str, every: float = 1.0):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def final_state(client, run_id, timeout: float = 420):
+    """The flow run's state once it is final."""
+    def done():
+        state = client.read_flow_run(run_id).state
+        return state if state and state.is_final() else None
+
+    return wait_until(done, timeout, f"flow run {run_id} to finish", every=2)
+
+
 def _postgres(statement: str) -> None:
     import asyncpg
 

@@ -7,13 +7,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,55 +19,24 @@ import yaml
 
 from tests.conftest import REPO, corpus_or_skip, missing
 from tests.corpus_sample import mixed_objects
+from tests.prefect_stack import (
+    deploy,
+    final_state,
+    prefect_server,
+    start_worker,
+    stop,
+    wait_until,
+)
 
 DEPLOYMENT = "briefs/nightly"
 NIGHT = "2026-11-27"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(check, timeout: float, what: str, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def server_env(s3_endpoint: str) -> Iterator[dict[str, str]]:
-    """`prefect server start` on a free loopback port, with its own PREFECT_HOME."""
-    port = free_port()
-    home = tempfile.mkdtemp(prefix="briefs-server-home-")  # removed at teardown
-    env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_SERVER_API_HOST": "127.0.0.1",
-           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
-           "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
-    log = open(Path(home) / "server.log", "w")  # noqa: SIM115 (kept open for the server)
-    prefect = str(Path(sys.executable).parent / "prefect")
-    server = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1"], env=env,
-                              stdout=log, stderr=subprocess.STDOUT, cwd=home)
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2):
-                return True
-        except OSError:
-            assert server.poll() is None, (Path(home) / "server.log").read_text()[-3000:]
-            return False
-
-    wait_until(healthy, 180, "the Prefect server")
-    yield env
-    server.terminate()
-    server.wait(timeout=60)
-    log.close()
-    shutil.rmtree(home, ignore_errors=True)
+    """`make server` on a free loopback port (SQLite), with its own PREFECT_HOME."""
+    with prefect_server() as env:
+        yield env
 
 
 class WebhookReceiver:
@@ -113,16 +78,10 @@ def alerts(server_env: dict[str, str]) -> Iterator[WebhookReceiver]:
 @pytest.fixture(scope="module")
 def worker(server_env: dict[str, str], alerts) -> Iterator[subprocess.Popen]:
     """`make deploy`, then `make worker` in the background."""
-    deploy = subprocess.run(["make", "deploy"], cwd=REPO, env=server_env, capture_output=True,
-                            text=True, timeout=600)
-    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
-    log = open(Path(server_env["PREFECT_HOME"]) / "worker.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(["make", "worker"], cwd=REPO, env=server_env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    deploy(server_env)
+    process = start_worker(server_env, "briefs-worker")
     yield process
-    os.killpg(process.pid, 15)
-    process.wait(timeout=60)
-    log.close()
+    stop(process)
 
 
 @pytest.fixture
@@ -133,14 +92,6 @@ def client(server_env: dict[str, str]):
     with (temporary_settings({PREFECT_API_URL: server_env["PREFECT_API_URL"]}),
           get_client(sync_client=True) as sync_client):
         yield sync_client
-
-
-def final_state(client, run_id, timeout: float = 420):
-    def done():
-        state = client.read_flow_run(run_id).state
-        return state if state and state.is_final() else None
-
-    return wait_until(done, timeout, f"flow run {run_id} to finish", every=2)
 
 
 def start_nightly(client, s3, bucket: str, count: int = 6):

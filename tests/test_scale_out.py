@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from tasks.articles import article_id_for
-from tests.conftest import corpus_or_skip
+from tests.conftest import REPO, corpus_or_skip
 from tests.corpus_sample import summaries
 from tests.fault_proxy import FaultProxy
 from tests.prefect_stack import (
     deploy,
+    final_state,
     postgres_database,
     prefect_server,
     start_worker,
@@ -96,14 +97,6 @@ def start_nightly(client, bucket: str):
     return client.create_flow_run_from_deployment(deployment.id, parameters={
         "source": f"s3://{bucket}-in/{{date}}/", "dest": f"s3://{bucket}-out/{{date}}/",
         "date": NIGHT, "languages": ["de"], "models": "tiny"})
-
-
-def final_state(client, run_id, timeout: float):
-    def done():
-        state = client.read_flow_run(run_id).state
-        return state if state and state.is_final() else None
-
-    return wait_until(done, timeout, f"flow run {run_id} to finish", every=3)
 
 
 def read_json(s3, bucket: str, key: str) -> dict:
@@ -207,3 +200,24 @@ def test_a_worker_killed_mid_shard_loses_nothing(stack, workers, client, s3, pro
     assert proxy.written_twice(f"kill-out/{NIGHT}/briefs/") == {}
     for key in keys:
         assert set(read_json(s3, "kill-out", key)["summaries"]) == {"en", "de"}, key
+
+
+@pytest.mark.timeout(300)
+def test_the_kubernetes_deployments_run_the_image_on_a_gpu_pool(stack, client):
+    """`make deploy-k8s` on the real server: the pool takes the job template, and both
+    deployments run in the image (the last test here: it replaces the process deployments)."""
+    done = subprocess.run(["make", "deploy-k8s", "BRIEFS_IMAGE=registry.example/briefs:1"],
+                          cwd=REPO, env=stack, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    pool = client.read_work_pool("briefs-k8s")
+    assert pool.type == "kubernetes"
+    assert {"gpu_count", "model_cache_claim", "node_selector", "tolerations"} <= set(
+        pool.base_job_template["variables"]["properties"])
+    for name in ("briefs/nightly", "briefs/shard"):
+        deployment = client.read_deployment_by_name(name)
+        assert deployment.work_pool_name == "briefs-k8s"
+        assert deployment.job_variables["image"] == "registry.example/briefs:1"
+        assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
+            "directory": "/app"}}]
+    shard = client.read_deployment_by_name("briefs/shard")
+    assert shard.job_variables["gpu_count"] == 1
