@@ -68,7 +68,7 @@ bench-gpu: setup
 # One night of tiny-model articles fanned out over 1 and 2 process workers, against one
 # process: a Prefect server on its own PostgreSQL database, moto S3 (README, Scaling).
 bench-scale: setup
-	$(PY) -m benchmarks.scale_out
+	$(PY) benchmarks/scale_out.py
 
 # 2,000 tiny-model articles through S3 with 10% injected faults and one kill-and-resume.
 soak: setup

@@ -5,7 +5,7 @@ that each run one shard at a time (`--limit 1`); the parent is `briefs run --sha
 this process's environment. Tiny models (random weights, real code paths): the figures are
 the orchestration's, with the model work of the tiny preset.
 
-    .venv/bin/python -m benchmarks.scale_out [--articles 200] [--shards 8]
+    .venv/bin/python benchmarks/scale_out.py [--articles 200] [--shards 8]
 
 Prints one line per setting and the per-shard overhead: (1 worker − one process) / shards.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -40,6 +41,8 @@ def main() -> int:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    sys.path.insert(0, str(REPO))  # the test suite's server and worker helpers
+
     from tests.prefect_stack import (
         deploy,
         postgres_database,
@@ -48,6 +51,7 @@ def main() -> int:
         stop,
     )
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
@@ -67,6 +71,8 @@ def main() -> int:
             {"PREFECT_API_DATABASE_CONNECTION_URL": database}) as env:
         deploy(env)
 
+        loading: dict[str, float] = {}  # model loading per shard, from the manifest
+
         def brief(bucket: str, shards: int | None) -> float:
             source, dest = night(bucket)
             command = [str(Path(sys.executable).parent / "briefs"), "run", source, dest,
@@ -76,6 +82,10 @@ def main() -> int:
             seconds = time.perf_counter() - started
             if done.returncode != 0:
                 raise SystemExit(f"{bucket}: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+            if shards:
+                manifest = json.loads(s3.get_object(Bucket=f"{bucket}-out",
+                                                    Key="manifest.json")["Body"].read())
+                loading[bucket] = manifest["timings"]["shards"]["load_models_seconds"] / shards
             return seconds
 
         brief("warm-up", None)  # builds the tiny models and their conversions once
@@ -96,7 +106,8 @@ def main() -> int:
         print(f"{name:>12}: {seconds:6.1f} s for {args.articles} articles "
               f"({args.articles / seconds * 3600:,.0f} articles/hour)")
     overhead = (figures["1 worker"] - figures["one process"]) / args.shards
-    print(f"per-shard overhead (1 worker − one process) / {args.shards} shards: {overhead:.1f} s; "
+    print(f"per-shard overhead (1 worker − one process) / {args.shards} shards: {overhead:.1f} s, "
+          f"of which loading models {loading['workers-1']:.1f} s; "
           f"2 workers vs 1: {figures['1 worker'] / figures['2 workers']:.2f}x")
     return 0
 
