@@ -54,53 +54,55 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
-    host, port = moto.get_host_and_port()
-    os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
-    s3 = boto3.client("s3")
-    rows = [json.loads(line) for line in (CORPUS / "summaries.jsonl").open()][:args.articles]
+    try:
+        host, port = moto.get_host_and_port()
+        os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+        s3 = boto3.client("s3")
+        rows = [json.loads(line) for line in (CORPUS / "summaries.jsonl").open()][:args.articles]
 
-    def night(bucket: str) -> tuple[str, str]:
-        s3.create_bucket(Bucket=f"{bucket}-in")
-        s3.create_bucket(Bucket=f"{bucket}-out")
-        for row in rows:
-            s3.put_object(Bucket=f"{bucket}-in", Key=f"{row['id']}.txt",
-                          Body=" ".join(row["article"].split()[:80]).encode())
-        return f"s3://{bucket}-in/", f"s3://{bucket}-out/"
+        def night(bucket: str) -> tuple[str, str]:
+            s3.create_bucket(Bucket=f"{bucket}-in")
+            s3.create_bucket(Bucket=f"{bucket}-out")
+            for row in rows:
+                s3.put_object(Bucket=f"{bucket}-in", Key=f"{row['id']}.txt",
+                              Body=" ".join(row["article"].split()[:80]).encode())
+            return f"s3://{bucket}-in/", f"s3://{bucket}-out/"
 
-    with postgres_database() as database, prefect_server(
-            {"PREFECT_API_DATABASE_CONNECTION_URL": database}) as env:
-        deploy(env)
+        with postgres_database() as database, prefect_server(
+                {"PREFECT_API_DATABASE_CONNECTION_URL": database}) as env:
+            deploy(env)
 
-        loading: dict[str, float] = {}  # model loading per shard, from the manifest
+            loading: dict[str, float] = {}  # model loading per shard, from the manifest
 
-        def brief(bucket: str, shards: int | None) -> float:
-            source, dest = night(bucket)
-            command = [str(Path(sys.executable).parent / "briefs"), "run", source, dest,
-                       "--models", "tiny"] + (["--shards", str(shards)] if shards else [])
-            started = time.perf_counter()
-            done = subprocess.run(command, env=env, capture_output=True, text=True)
-            seconds = time.perf_counter() - started
-            if done.returncode != 0:
-                raise SystemExit(f"{bucket}: {done.stdout[-2000:]}{done.stderr[-2000:]}")
-            if shards:
-                manifest = json.loads(s3.get_object(Bucket=f"{bucket}-out",
-                                                    Key="manifest.json")["Body"].read())
-                loading[bucket] = manifest["timings"]["shards"]["load_models_seconds"] / shards
-            return seconds
+            def brief(bucket: str, shards: int | None) -> float:
+                source, dest = night(bucket)
+                command = [str(Path(sys.executable).parent / "briefs"), "run", source, dest,
+                           "--models", "tiny"] + (["--shards", str(shards)] if shards else [])
+                started = time.perf_counter()
+                done = subprocess.run(command, env=env, capture_output=True, text=True)
+                seconds = time.perf_counter() - started
+                if done.returncode != 0:
+                    raise SystemExit(f"{bucket}: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+                if shards:
+                    manifest = json.loads(s3.get_object(Bucket=f"{bucket}-out",
+                                                        Key="manifest.json")["Body"].read())
+                    loading[bucket] = manifest["timings"]["shards"]["load_models_seconds"] / shards
+                return seconds
 
-        brief("warm-up", None)  # builds the tiny models and their conversions once
-        figures = {"one process": brief("single", None)}
-        for count in (1, 2):
-            workers = [start_worker(env, f"bench-w{i}", limit=1) for i in range(count)]
-            try:
-                time.sleep(5)  # the workers' first poll
-                figures[f"{count} worker{'s' * (count > 1)}"] = brief(f"workers-{count}",
-                                                                     args.shards)
-            finally:
-                for worker in workers:
-                    stop(worker)
-    moto.stop()
-    shutil.rmtree(home, ignore_errors=True)
+            brief("warm-up", None)  # builds the tiny models and their conversions once
+            figures = {"one process": brief("single", None)}
+            for count in (1, 2):
+                workers = [start_worker(env, f"bench-w{i}", limit=1) for i in range(count)]
+                try:
+                    time.sleep(5)  # the workers' first poll
+                    figures[f"{count} worker{'s' * (count > 1)}"] = brief(f"workers-{count}",
+                                                                         args.shards)
+                finally:
+                    for worker in workers:
+                        stop(worker)
+    finally:
+        moto.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
     for name, seconds in figures.items():
         print(f"{name:>12}: {seconds:6.1f} s for {args.articles} articles "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
@@ -13,13 +14,13 @@ from prefect.states import Completed, Failed
 from pydantic import Field
 
 from flows.artifacts import Progress, publish_partial_run, publish_results
-from flows.fan_out import run_shards
+from flows.fan_out import run_shards, shard_deployment_exists
 from tasks import log_redaction
-from tasks.articles import article_id_for, input_format
-from tasks.config import SUPPORTED_LANGUAGES, BriefsConfig, load_config
+from tasks.articles import input_format
+from tasks.config import SUPPORTED_LANGUAGES, BriefsConfig, ConfigError, load_config
 from tasks.engines import GENERATION
 from tasks.outcome import Deadline, run_ending
-from tasks.pipeline import ReusePlan, drop_duplicates, made_by_run
+from tasks.pipeline import ReusePlan, drop_duplicates, made_by_run, object_failure
 from tasks.records import Article, Brief, Failure
 from tasks.render import now_iso
 from tasks.schedule import fill_date, run_date
@@ -43,7 +44,7 @@ from tasks.steps import (
     write_digests_and_manifest,
     write_shard_result,
 )
-from tasks.storage import ObjectInfo, object_uri
+from tasks.storage import ObjectInfo
 
 log_redaction.install()  # worker-started runs never import the CLI
 
@@ -111,7 +112,7 @@ def briefs(
     logger.info("run %s: %s → %s, languages %s, config %s", run_id, source, dest,
                 ",".join(settings.languages), settings.config_hash())
     objects = list_articles(source, settings)
-    ledger = Ledger([], [], [_object_failure(source, o.key, UNSUPPORTED, "skipped")
+    ledger = Ledger([], [], [object_failure(source, o.key, UNSUPPORTED, "skipped")
                              for o in objects if input_format(o.key) is None])
     supported = [o for o in objects if input_format(o.key) is not None][:limit]
     progress = Progress(len(supported))
@@ -122,8 +123,9 @@ def briefs(
     if shards:
         logger.info("fanning out: %d objects in %d shards over %s", len(supported),
                     len(shards), settings.scale.shard_deployment)
-        fanned = run_shards(shards, {"source": source, "dest": dest, "languages": languages,
-                                     "models": models, "config": config},
+        fanned = run_shards(shards, {"source": source, "dest": dest,
+                                     "languages": settings.languages, "models": models,
+                                     "config": config},
                             settings, run_id, deadline, progress)
         merged = merge_shard_results(fanned.results)
         ledger.written, ledger.reused = merged.written, merged.reused
@@ -162,12 +164,19 @@ def briefs(
 def _shards_for(settings: BriefsConfig, objects: list[ObjectInfo]) -> list[list[ObjectInfo]]:
     """The shards to fan out to, or none to brief in this process: `scale.shards` always fans
     out; otherwise a run from a deployment does when it has more than `scale.shard_articles`
-    objects."""
+    objects and the shard deployment exists (`briefs serve` has none: it briefs in-process)."""
     scale = settings.scale
-    from_deployment = deployment.id is not None
-    if not objects or not (scale.shards or (from_deployment
-                                            and len(objects) > scale.shard_articles)):
+    if not objects:
         return []
+    if not scale.shards:
+        if deployment.id is None or len(objects) <= scale.shard_articles:
+            return []
+        if not shard_deployment_exists(scale.shard_deployment):
+            get_run_logger().warning(
+                "%d objects, more than scale.shard_articles (%d), but the shard deployment "
+                "%r does not exist on this Prefect API: briefing them in this run", len(objects),
+                scale.shard_articles, scale.shard_deployment)
+            return []
     return cut_shards(objects, scale.shard_articles, scale.shard_bytes, scale.shards)
 
 
@@ -177,8 +186,14 @@ def _brief_shard(spec: ShardSpec, source: str, dest: str, settings: BriefsConfig
     state); a shard that breaks ends Failed and the parent submits it again."""
     logger = get_run_logger()
     clock = time.perf_counter()
-    seconds = settings.timeouts.run_seconds
-    deadline = Deadline(min(seconds, spec.seconds_left) if spec.seconds_left else seconds)
+    if spec.config_hash and spec.config_hash != settings.config_hash():
+        raise ConfigError(
+            f"{spec.label}: this worker's configuration (hash {settings.config_hash()}) is not "
+            f"the parent run's ({spec.config_hash}): check its BRIEFS_* environment and files")
+    seconds = float(settings.timeouts.run_seconds)
+    if spec.ends_at is not None:  # the parent's limit, the same instant for every shard
+        seconds = min(seconds, (spec.ends_at - datetime.now(UTC)).total_seconds())
+    deadline = Deadline(seconds)
     logger.info("%s of run %s (attempt %d): %d objects under %s", spec.label, spec.run_id,
                 spec.attempt + 1, len(spec.keys), source)
     versions = load_models.with_options(
@@ -193,7 +208,7 @@ def _brief_shard(spec: ShardSpec, source: str, dest: str, settings: BriefsConfig
         spec, str(flow_run.get_id() or "local"), ledger.written, ledger.reused,
         ledger.unbriefed, {article.article_id: digest for digest, article in seen.items()},
         _timings(clock, loaded_at, generation_before))
-    write_shard_result(dest, settings, shard_result_key(spec.run_id, spec.index), document)
+    write_shard_result(dest, settings, shard_result_key(spec), document)
     failed = sum(f.status == "failed" for f in ledger.unbriefed)
     return Completed(message=f"{spec.label}: {len(ledger.written)} written, "
                              f"{len(ledger.reused)} unchanged, {failed} failed")
@@ -220,7 +235,7 @@ def _brief_objects(source: str, dest: str, objects: list[ObjectInfo], settings: 
     for number, objects_batch in enumerate(batches, start=1):
         label = f"{number}/{len(batches)}"
         if deadline.passed():
-            ledger.unbriefed += [_object_failure(source, o.key, deadline.reason)
+            ledger.unbriefed += [object_failure(source, o.key, deadline.reason)
                                  for o in objects_batch]
             continue
         # The next batch is read and parsed while this one generates.
@@ -228,7 +243,7 @@ def _brief_objects(source: str, dest: str, objects: list[ObjectInfo], settings: 
         try:
             items = current.result()
         except Exception as exc:  # retries exhausted or permanent: the whole batch fails
-            ledger.unbriefed += [_object_failure(source, o.key, f"could not be read: {exc}")
+            ledger.unbriefed += [object_failure(source, o.key, f"could not be read: {exc}")
                                  for o in objects_batch]
             continue
         ledger.unbriefed += [i for i in items if isinstance(i, Failure)]
@@ -317,6 +332,3 @@ def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
         ledger.unbriefed += [Failure(a.article_id, a.source.uri, reason)
                              for a in group if a.article_id not in recorded]
 
-
-def _object_failure(source: str, key: str, reason: str, status: str = "failed") -> Failure:
-    return Failure(article_id_for(key), object_uri(source, key), reason, status)

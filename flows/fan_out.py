@@ -2,10 +2,11 @@
 
 At most `scale.max_in_flight` shard runs at once. A shard run that crashed (its worker died:
 the zombie automation marks it Crashed when its heartbeats stop), failed, was cancelled,
-stalled past `scale.shard_timeout_seconds`, or completed without its result object is
-submitted again, up to `scale.shard_retries` times. Each submission has the idempotency key
-(run, shard, attempt), so a parent that is itself run again finds its children instead of
-starting them twice.
+did not start within `scale.shard_start_timeout_seconds`, ran past
+`scale.shard_timeout_seconds`, or completed without a matching result object is submitted
+again, up to `scale.shard_retries` times, then given up with the reason for each of its
+articles. Each submission has the idempotency key (run, shard, attempt, the shard's keys),
+so a parent run that is itself run again finds the children it started.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -25,21 +26,25 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
 
 from flows.artifacts import Progress
-from tasks.articles import article_id_for
 from tasks.config import BriefsConfig
 from tasks.outcome import Deadline
+from tasks.pipeline import object_failure
 from tasks.records import Failure
-from tasks.shards import ShardSpec, shard_result_key
+from tasks.shards import ShardSpec, result_problem, shard_result_key
 from tasks.steps import read_shard_result
-from tasks.storage import ObjectInfo, object_uri
+from tasks.storage import ObjectInfo
 
 POLL_SECONDS = 2.0
+# Past the run's time limit, shards still running get this long to hand back what they
+# briefed (they stop starting batches at the same limit), before they are cancelled.
+DEADLINE_GRACE_SECONDS = 300
 
 
 @dataclass
 class Attempt:
     spec: ShardSpec
     flow_run_id: UUID
+    submitted: datetime
 
 
 @dataclass
@@ -52,6 +57,16 @@ class FannedOut:
     record: list[dict[str, Any]] = field(default_factory=list)
 
 
+def shard_deployment_exists(name: str) -> bool:
+    """Whether the Prefect API knows the shard deployment."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            return False
+    return True
+
+
 def run_shards(shards: list[list[ObjectInfo]], parameters: dict[str, Any],
                settings: BriefsConfig, run_id: str, deadline: Deadline,
                progress: Progress) -> FannedOut:
@@ -59,58 +74,73 @@ def run_shards(shards: list[list[ObjectInfo]], parameters: dict[str, Any],
     logger = get_run_logger()
     scale = settings.scale
     source, dest = parameters["source"], parameters["dest"]
+    ends_at = datetime.now(UTC) + timedelta(seconds=deadline.remaining())
     waiting = deque(ShardSpec(run_id=run_id, index=index, count=len(shards),
-                              keys=[o.key for o in objects], sizes=[o.size for o in objects])
+                              keys=[o.key for o in objects], sizes=[o.size for o in objects],
+                              ends_at=ends_at, config_hash=settings.config_hash())
                     for index, objects in enumerate(shards))
     running: dict[int, Attempt] = {}
-    out = FannedOut(record=[{"shard": i, "objects": len(s), "attempts": []}
+    out = FannedOut(record=[{"shard": i + 1, "objects": len(s), "attempts": []}
                             for i, s in enumerate(shards)])
     done_objects = 0
+
+    def finish(attempt: Attempt, state_name: str | None) -> None:
+        del running[attempt.spec.index]
+        out.record[attempt.spec.index]["attempts"].append(
+            {"flow_run_id": str(attempt.flow_run_id), "state": state_name})
+
+    def give_up(spec: ShardSpec, reason: str) -> None:
+        logger.error("%s: %s", spec.label, reason)
+        out.failures.extend(object_failure(source, key, reason) for key in spec.keys)
+
     with get_client(sync_client=True) as client:
-        while waiting or running:
-            if deadline.passed():
-                for attempt in running.values():
-                    client.set_flow_run_state(attempt.flow_run_id, Cancelling(
-                        message="the parent run passed its time limit"), force=True)
-                given_up = [a.spec for a in running.values()] + list(waiting)
-                out.failures += [_failure(source, key, deadline.reason)
-                                 for spec in given_up for key in spec.keys]
-                break
-            while waiting and len(running) < scale.max_in_flight:
-                spec = waiting.popleft().model_copy(update={"seconds_left": deadline.remaining()})
-                flow_run_id = _submit(spec, parameters, scale.shard_deployment)
-                running[spec.index] = Attempt(spec, flow_run_id)
-            time.sleep(POLL_SECONDS)
-            for index, attempt in list(running.items()):
-                run = client.read_flow_run(attempt.flow_run_id)
-                verdict = _verdict(run, scale.shard_timeout_seconds)
-                if verdict is None:
-                    continue
-                del running[index]
-                spec = attempt.spec
-                out.record[index]["attempts"].append(
-                    {"flow_run_id": str(run.id), "state": run.state.name if run.state else None})
-                if verdict == "completed":
-                    result = read_shard_result(dest, settings, shard_result_key(run_id, index))
-                    if result is not None and result.get("attempt") == spec.attempt:
-                        out.results.append(result)
-                        done_objects += len(spec.keys)
-                        progress.update(done_objects)
+        try:
+            while waiting or running:
+                if deadline.passed():
+                    while waiting:  # none of these started: their articles are not briefed
+                        give_up(waiting.popleft(), deadline.reason)
+                    if deadline.remaining() + DEADLINE_GRACE_SECONDS <= 0 or not running:
+                        break
+                while waiting and len(running) < scale.max_in_flight:
+                    spec = waiting.popleft()
+                    running[spec.index] = Attempt(
+                        spec, _submit(spec, parameters, scale.shard_deployment),
+                        datetime.now(UTC))
+                time.sleep(POLL_SECONDS)
+                for attempt in list(running.values()):
+                    run = client.read_flow_run(attempt.flow_run_id)
+                    verdict = _verdict(run, attempt.submitted, scale.shard_start_timeout_seconds,
+                                       scale.shard_timeout_seconds)
+                    if verdict is None:
                         continue
-                    verdict = "it completed without writing its shard result"
-                elif verdict == "stalled":
-                    verdict = (f"still running {scale.shard_timeout_seconds} s after it started "
-                               "(scale.shard_timeout_seconds); cancelled")
-                    client.set_flow_run_state(run.id, Cancelling(message=verdict), force=True)
-                if spec.attempt < scale.shard_retries:
-                    logger.warning("%s, attempt %d: %s; submitting it again", spec.label,
-                                   spec.attempt + 1, verdict)
-                    waiting.append(spec.model_copy(update={"attempt": spec.attempt + 1}))
-                else:
-                    reason = (f"{spec.label} gave up after {spec.attempt + 1} attempts "
-                              f"(scale.shard_retries): {verdict}")
-                    logger.error(reason)
-                    out.failures += [_failure(source, key, reason) for key in spec.keys]
+                    spec = attempt.spec
+                    if verdict == "completed":
+                        result = read_shard_result(dest, settings, shard_result_key(spec))
+                        if (problem := result_problem(result, spec)) is None:
+                            finish(attempt, run.state.name)
+                            out.results.append(result)
+                            done_objects += len(spec.keys)
+                            progress.update(done_objects)
+                            continue
+                        verdict = problem
+                    if not run.state or not run.state.is_final():  # stalled: stop it first
+                        client.set_flow_run_state(run.id, Cancelling(message=verdict))
+                        run = client.read_flow_run(run.id)
+                    finish(attempt, run.state.name if run.state else None)
+                    if spec.attempt < scale.shard_retries:
+                        logger.warning("%s, attempt %d: %s; submitting it again", spec.label,
+                                       spec.attempt + 1, verdict)
+                        waiting.append(spec.model_copy(update={"attempt": spec.attempt + 1}))
+                    else:
+                        give_up(spec, f"{spec.label} gave up after {spec.attempt + 1} attempts "
+                                      f"(scale.shard_retries): {verdict}")
+        finally:  # the run's limit, or the parent itself failing: no child left unwatched
+            for attempt in list(running.values()):
+                client.set_flow_run_state(attempt.flow_run_id, Cancelling(
+                    message="the parent run stopped watching this shard"))
+                finish(attempt, "Cancelling")
+                give_up(attempt.spec, deadline.reason if deadline.missed else
+                        f"{attempt.spec.label}: the parent run stopped before it finished")
     return out
 
 
@@ -119,8 +149,7 @@ def _submit(spec: ShardSpec, parameters: dict[str, Any], deployment: str) -> UUI
     try:
         run = run_deployment(
             name=deployment, parameters={**parameters, "shard": spec.model_dump(mode="json")},
-            timeout=0, as_subflow=True,
-            idempotency_key=f"{spec.run_id}:{spec.index}:{spec.attempt}",
+            timeout=0, as_subflow=True, idempotency_key=spec.idempotency_key,
             flow_run_name=f"{spec.label}, attempt {spec.attempt + 1}")
     except ObjectNotFound:
         raise RuntimeError(
@@ -130,18 +159,20 @@ def _submit(spec: ShardSpec, parameters: dict[str, Any], deployment: str) -> UUI
     return run.id
 
 
-def _verdict(run: FlowRun, timeout_seconds: int) -> str | None:
+def _verdict(run: FlowRun, submitted: datetime, start_timeout: int,
+             timeout: int) -> str | None:
     """None while the shard run may still finish; else 'completed' or why it did not."""
-    state = run.state
-    if state is None or not state.is_final():
-        if state is not None and state.type == StateType.RUNNING and (
-                datetime.now(UTC) - state.timestamp).total_seconds() > timeout_seconds:
-            return "stalled"
+    state, now = run.state, datetime.now(UTC)
+    if state is not None and state.is_final():
+        if state.type == StateType.COMPLETED:
+            return "completed"
+        return f"its run ended {state.name}: {state.message or 'no message'}"
+    if state is not None and state.type == StateType.RUNNING:
+        if (now - state.timestamp).total_seconds() > timeout:
+            return (f"still running {timeout} s after it started (scale.shard_timeout_seconds); "
+                    "cancelled")
         return None
-    if state.type == StateType.COMPLETED:
-        return "completed"
-    return f"its run ended {state.name}: {state.message or 'no message'}"
-
-
-def _failure(source: str, key: str, reason: str) -> Failure:
-    return Failure(article_id_for(key), object_uri(source, key), reason)
+    if (now - submitted).total_seconds() > start_timeout:
+        return (f"no worker started it within {start_timeout} s "
+                "(scale.shard_start_timeout_seconds); cancelled")
+    return None

@@ -163,6 +163,9 @@ class ScaleConfig(Strict):
     max_in_flight: int = Field(4, ge=1, description="shard runs running or waiting at once")
     shard_retries: int = Field(2, ge=0, description="a shard run that crashed, failed or "
                                "stalled is submitted again this many times")
+    shard_start_timeout_seconds: int = Field(1800, ge=1, description="a shard run no worker "
+                                             "started this long after it was submitted is "
+                                             "cancelled and submitted again")
     shard_timeout_seconds: int = Field(7200, ge=1, description="a shard run not finished this "
                                        "long after it started is cancelled and submitted again")
     shard_deployment: str = Field("briefs/shard", pattern=r"^[^/]+/[^/]+$",
@@ -231,8 +234,9 @@ class BriefsConfig(BaseSettings):
         return (env_settings, init_settings)  # environment beats the YAML file
 
     def config_hash(self) -> str:
-        """Stable hash of the effective configuration."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Stable hash of the effective configuration, but for `scale` (how a run is spread
+        over workers changes no brief)."""
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"scale"}), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

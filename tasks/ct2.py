@@ -13,6 +13,7 @@ import logging
 import os
 import platform
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -91,8 +92,10 @@ def compute_type(setting: str, folder: Path, device: str,
     if not timings:
         return "default"  # CTranslate2's own choice for the model and device
     best = min(timings, key=timings.get)
-    staging = record.with_suffix(f".{os.getpid()}.tmp")
-    staging.write_text(json.dumps({"compute_type": best, "seconds": timings}))
+    handle, name = tempfile.mkstemp(prefix=f".{record.name}.", dir=folder)
+    staging = Path(name)
+    with os.fdopen(handle, "w") as out:
+        json.dump({"compute_type": best, "seconds": timings}, out)
     try:  # the first process to finish measuring decides for every process: reuse keys
         os.link(staging, record)  # hold the compute type, so all must agree
     except FileExistsError:

@@ -12,7 +12,7 @@ Ending = Literal["completed", "partial", "failed", "timed_out"]
 class Deadline:
     """The run's time limit (`timeouts.run_seconds`), counted from when the run started."""
 
-    def __init__(self, seconds: int) -> None:
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.ends = time.monotonic() + seconds
         self.missed = False  # set once work was left undone because time ran out
@@ -27,7 +27,7 @@ class Deadline:
 
     @property
     def reason(self) -> str:
-        return (f"not briefed: the run passed its time limit of {self.seconds} s "
+        return (f"not briefed: the run passed its time limit of {self.seconds:.0f} s "
                 "(timeouts.run_seconds)")
 
 

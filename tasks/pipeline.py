@@ -20,8 +20,8 @@ from tasks.config import BriefsConfig
 from tasks.language import detect_language
 from tasks.models import LoadedModel, load_model
 from tasks.records import Article, Brief, Failure
-from tasks.render import brief_document, source_record, to_json_bytes
-from tasks.storage import ObjectInfo, StorageError, Store
+from tasks.render import brief_document, source_record, step_runs, to_json_bytes
+from tasks.storage import ObjectInfo, StorageError, Store, object_uri
 from tasks.summarise import summarise_texts
 from tasks.text import split_sentences
 from tasks.translate import translate_texts
@@ -262,9 +262,7 @@ def plan_reuse(store: Store, articles: list[Article], config: BriefsConfig,
 def made_by_run(brief: dict[str, Any], run_id: str) -> bool:
     """Whether a step of this brief was made by the run `run_id` (an earlier attempt of a
     shard of that run wrote it)."""
-    steps = brief.get("steps") or {}
-    made = [steps.get("summary") or {}, *(steps.get("translations") or {}).values()]
-    return any(isinstance(step, dict) and step.get("run_id") == run_id for step in made)
+    return run_id in step_runs(brief).values()
 
 
 def _earlier_brief(store: Store, article: Article, existing: set[str]) -> dict[str, Any] | None:
@@ -326,6 +324,11 @@ def model_versions(loaded: dict[str, LoadedModel]) -> dict[str, dict[str, Any]]:
 def _version(loaded: LoadedModel) -> dict[str, Any]:
     """Id and resolved revision: what a model is (how it runs is `runs_on`)."""
     return {"id": loaded.model_id, "revision": loaded.revision}
+
+
+def object_failure(source: str, key: str, reason: str, status: str = "failed") -> Failure:
+    """An input object (under `source`) that got no brief, and why."""
+    return Failure(article_id_for(key), object_uri(source, key), reason, status)
 
 
 def _failed(article: Article, reason: str) -> Failure:

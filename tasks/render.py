@@ -113,10 +113,16 @@ def manifest_document(run_id: str, started_at: str, parameters: dict[str, Any],
     }
 
 
+def step_runs(brief: dict[str, Any]) -> dict[str, str | None]:
+    """Step ("summary" or a language) → the run that made it, as a brief records them."""
+    steps = brief.get("steps") or {}
+    made = {"summary": (steps.get("summary") or {}).get("run_id")}
+    made.update({lang: step.get("run_id") if isinstance(step, dict) else None
+                 for lang, step in (steps.get("translations") or {}).items()})
+    return made
+
+
 def _reused_steps(brief: dict[str, Any], run_id: str) -> dict[str, list[str]]:
     """`{"reused": [...]}` naming the steps an earlier run made (summary, languages), if any."""
-    steps = brief.get("steps", {})
-    reused = ["summary"] if steps.get("summary", {}).get("run_id") != run_id else []
-    reused += [lang for lang, step in steps.get("translations", {}).items()
-               if step.get("run_id") != run_id]
+    reused = [step for step, made_by in step_runs(brief).items() if made_by != run_id]
     return {"reused": reused} if reused else {}

@@ -1,18 +1,20 @@
 """Shards of a night: which input objects each child run briefs, and what it hands back.
 
 A shard run writes its briefs, then its result object last, under
-`runs/<run_id>/shards/<index>.json`; the parent builds the manifest and the digests from
-those results alone, so a parent that restarts loses nothing a shard finished.
+`runs/<run_id>/shards/<shard>-<attempt>.json` (one per attempt: a late write of a dead
+attempt cannot replace a live one's); the parent builds the manifest and the digests from
+those results alone, never from memory.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.records import Failure
 from tasks.storage import ObjectInfo
@@ -32,11 +34,26 @@ class ShardSpec(BaseModel):
     attempt: int = Field(0, ge=0, description="0 first, then one more per resubmission")
     keys: list[str] = Field(min_length=1, description="input object keys, under the source")
     sizes: list[int] = Field(description="stored size of each key, in bytes")
-    seconds_left: float | None = Field(None, description="the parent run's time left")
+    ends_at: datetime | None = Field(None, description="the parent run's time limit (UTC)")
+    config_hash: str | None = Field(None, description="the parent's configuration; a worker "
+                                    "whose configuration differs refuses the shard")
+
+    @model_validator(mode="after")
+    def _a_size_per_key(self) -> ShardSpec:
+        if len(self.sizes) != len(self.keys):
+            raise ValueError(f"{len(self.keys)} keys but {len(self.sizes)} sizes")
+        return self
 
     @property
     def label(self) -> str:
         return f"shard {self.index + 1}/{self.count}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """(run, shard, attempt) and the shard's keys: a re-run parent finds this child
+        again, unless the shard's objects changed."""
+        keys = hashlib.sha256("\n".join(self.keys).encode()).hexdigest()[:16]
+        return f"{self.run_id}:{self.index}:{self.attempt}:{keys}"
 
     def objects(self) -> list[ObjectInfo]:
         return [ObjectInfo(key, size) for key, size in zip(self.keys, self.sizes, strict=True)]
@@ -44,16 +61,19 @@ class ShardSpec(BaseModel):
 
 def cut_shards(objects: list[ObjectInfo], per_shard: int, max_bytes: int,
                count: int | None = None) -> list[list[ObjectInfo]]:
-    """Deterministic shards: keys sorted, at most `per_shard` objects (or an even split into
-    `count` shards) and at most `max_bytes` stored bytes each; an object larger than
-    `max_bytes` is a shard of its own."""
-    if count:
-        per_shard = max(math.ceil(len(objects) / count), 1)
+    """Deterministic shards: keys sorted, at most `per_shard` objects (or `count` shards whose
+    sizes differ by one at most) and at most `max_bytes` stored bytes each; an object larger
+    than `max_bytes` is a shard of its own (so the byte cap may add shards to `count`)."""
+    ordered = sorted(objects, key=lambda o: o.key)
+    if count:  # the first `extra` shards hold one object more
+        base, extra = divmod(len(ordered), count)
+        limits = [base + 1] * extra + [base] * (count - extra)
     shards: list[list[ObjectInfo]] = []
     current: list[ObjectInfo] = []
     size = 0
-    for info in sorted(objects, key=lambda o: o.key):
-        if current and (len(current) >= per_shard or size + info.size > max_bytes):
+    for info in ordered:
+        limit = limits[min(len(shards), count - 1)] if count else per_shard
+        if current and (len(current) >= limit or size + info.size > max_bytes):
             shards.append(current)
             current, size = [], 0
         current.append(info)
@@ -63,8 +83,19 @@ def cut_shards(objects: list[ObjectInfo], per_shard: int, max_bytes: int,
     return shards
 
 
-def shard_result_key(run_id: str, index: int) -> str:
-    return f"runs/{run_id}/shards/{index:05d}.json"
+def shard_result_key(spec: ShardSpec) -> str:
+    """Numbered from 1, as in the shard's label: shard 3, attempt 2 → `00003-2.json`."""
+    return f"runs/{spec.run_id}/shards/{spec.index + 1:05d}-{spec.attempt + 1}.json"
+
+
+def result_problem(result: dict[str, Any] | None, spec: ShardSpec) -> str | None:
+    """Why a shard result cannot be taken for this attempt, or None when it can."""
+    if result is None:
+        return "it completed without writing its shard result"
+    expected = {"format": SHARD_RESULT_FORMAT, "run_id": spec.run_id, "shard": spec.index,
+                "attempt": spec.attempt, "keys": spec.keys}
+    wrong = [name for name, value in expected.items() if result.get(name) != value]
+    return f"its shard result does not match the shard ({', '.join(wrong)})" if wrong else None
 
 
 def shard_result_document(spec: ShardSpec, flow_run_id: str, written: list[dict[str, Any]],
@@ -94,8 +125,8 @@ def sum_timings(timings: Iterable[dict[str, float]]) -> dict[str, float]:
     total: dict[str, float] = {}
     for one in timings:
         for name, value in one.items():
-            total[name] = round(total.get(name, 0) + value, 2)
-    return total
+            total[name] = total.get(name, 0) + value
+    return {name: round(value, 2) for name, value in total.items()}
 
 
 @dataclass

@@ -66,9 +66,10 @@ def postgres_database() -> Iterator[str]:
     name = f"briefs_test_{uuid.uuid4().hex[:12]}"
     try:
         _postgres(f'CREATE DATABASE "{name}"')
-    except OSError as exc:
-        raise AssertionError(f"no PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} "
-                             f"(.ci/run starts one): {exc}") from None
+    except Exception as exc:  # refused, or a login that is not trusted
+        raise AssertionError(f"no PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} that lets "
+                             f"user postgres in without a password (.ci/run starts one): "
+                             f"{exc!r}") from None
     try:
         yield f"postgresql+asyncpg://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{name}"
     finally:

@@ -101,6 +101,7 @@ def test_gpu_shard_job_renders_and_validates():
     assert {"name": "models", "mountPath": "/models"} in container["volumeMounts"]
     env = container_env(manifest)
     assert env["HF_HOME"] == "/models"
+    assert env["BRIEFS_CACHE_DIR"] == "/models/briefs"  # conversions shared by every pod
     assert env["HF_HUB_OFFLINE"] == "1"
     assert env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
     assert env["BRIEFS_SCALE__MAX_IN_FLIGHT"] == "8"  # the run's own env is merged, not lost
@@ -166,6 +167,7 @@ def test_compose_file_validates():
     assert set(services) >= {"postgres", "prefect-server", "minio", "worker", "setup"}
     for name in ("worker", "setup"):  # infra/prefect.yaml's pull step needs it
         assert services[name]["environment"]["BRIEFS_HOME"] == "/app"
+        assert services[name]["environment"]["BRIEFS_CACHE_DIR"] == "/models/briefs"
     assert "postgres" in services["prefect-server"]["environment"][
         "PREFECT_API_DATABASE_CONNECTION_URL"]
     assert set(spec["volumes"]) >= {"postgres-data", "minio-data", "models"}
@@ -212,6 +214,7 @@ def test_dockerfile_essentials():
     package = next(i for i, r in enumerate(runs) if "pip install -c constraints.txt ." in r)
     assert torch < package
     assert "HF_HOME=/models" in env and "BRIEFS_HOME=/app" in env
+    assert "BRIEFS_CACHE_DIR=/models/briefs" in env
     assert ("VOLUME", "/models") in steps and ("WORKDIR", "/app") in steps
     users = [a for kind, a in steps if kind == "USER"]
     assert users and users[-1].split(":")[0] == "1001"  # numeric: runAsNonRoot can check it

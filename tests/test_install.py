@@ -16,6 +16,7 @@ from tests.conftest import REPO, SEEDS
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.usefixtures("prefect_api")
 def test_a_wheel_installed_outside_the_checkout_runs_the_tiny_preset(tmp_path: Path):
     # The wheel is built from a copy of the project's files, so the checkout stays clean.
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
@@ -34,8 +35,11 @@ def test_a_wheel_installed_outside_the_checkout_runs_the_tiny_preset(tmp_path: P
                    capture_output=True)
     shutil.rmtree(source)  # nothing of the source tree is left to fall back on
 
-    # The installed packages come first on the path; the dependencies from this venv.
-    env = {**os.environ, "PYTHONPATH": str(installed)}
+    # The installed packages come first on the path; the dependencies from this venv; the
+    # session's Prefect API (no ephemeral one to start).
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PYTHONPATH": str(installed), "PREFECT_API_URL": PREFECT_API_URL.value()}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.run(

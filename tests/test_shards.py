@@ -8,7 +8,14 @@ import pytest
 
 from tasks.config import ConfigError, load_config
 from tasks.records import Failure
-from tasks.shards import ShardSpec, cut_shards, merge_shard_results, shard_result_document
+from tasks.shards import (
+    ShardSpec,
+    cut_shards,
+    merge_shard_results,
+    result_problem,
+    shard_result_document,
+    shard_result_key,
+)
 from tasks.storage import ObjectInfo
 
 
@@ -31,7 +38,8 @@ def test_a_byte_cap_starts_a_new_shard_and_a_big_object_stands_alone():
 
 
 def test_a_shard_count_splits_evenly():
-    assert [len(s) for s in cut_shards(objects(*[1] * 10), 200, 10**9, count=4)] == [3, 3, 3, 1]
+    assert [len(s) for s in cut_shards(objects(*[1] * 10), 200, 10**9, count=4)] == [3, 3, 2, 2]
+    assert len(cut_shards(objects(*[1] * 9), 200, 10**9, count=8)) == 8
     assert [len(s) for s in cut_shards(objects(1, 1), 200, 10**9, count=8)] == [1, 1]
 
 
@@ -97,3 +105,118 @@ def test_shards_without_the_shard_deployment_fail_the_run_saying_what_to_do(
     assert state.is_failed()
     assert "'briefs/shard' (scale.shard_deployment) does not exist" in state.message
     assert "make deploy" in state.message
+
+
+class ScriptedClient:
+    """The Prefect client as the fan-out loop uses it, answering each shard attempt's run
+    with the state the test scripts for it."""
+
+    def __init__(self, script) -> None:
+        self.script, self.runs, self.cancelled = script, {}, []
+
+    def submit(self, spec, parameters, deployment):
+        from uuid import uuid4
+
+        run_id = uuid4()
+        self.runs[run_id] = spec
+        return run_id
+
+    def read_flow_run(self, run_id):
+        from prefect.client.schemas.objects import FlowRun
+
+        spec = self.runs[run_id]
+        state = (self.script[spec.index][min(spec.attempt, len(self.script[spec.index]) - 1)]
+                 if run_id not in self.cancelled else "Cancelled")
+        return FlowRun(id=run_id, flow_id=run_id, state=_state(state))
+
+    def set_flow_run_state(self, run_id, state):
+        self.cancelled.append(run_id)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _state(name: str):
+    from prefect.client.schemas.objects import State, StateType
+
+    kind = {"Completed": StateType.COMPLETED, "Failed": StateType.FAILED,
+            "Crashed": StateType.CRASHED, "Scheduled": StateType.SCHEDULED,
+            "Cancelled": StateType.CANCELLED}[name]
+    return State(type=kind, name=name, message=f"{name.lower()} as scripted")
+
+
+class NoProgress:
+    def update(self, done: int) -> None:
+        pass
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_failed_crashed_and_unstarted_shards_are_retried_then_given_up(monkeypatch):
+    from prefect import flow
+
+    from flows import fan_out
+    from tasks.outcome import Deadline
+
+    # Shard 1 fails once then completes; shard 2 always crashes; no worker starts shard 3.
+    client = ScriptedClient({0: ["Failed", "Completed"], 1: ["Crashed"], 2: ["Scheduled"]})
+    monkeypatch.setattr(fan_out, "POLL_SECONDS", 0)
+    monkeypatch.setattr(fan_out, "get_client", lambda sync_client: client)
+    monkeypatch.setattr(fan_out, "_submit", client.submit)
+    monkeypatch.setattr(fan_out, "read_shard_result", lambda dest, settings, key: result(
+        0, [brief("a", "s3://in/a.txt")], {"a": "x"}) | {"attempt": 1, "keys": ["k000.txt"],
+                                                          "run_id": "r"})
+    monkeypatch.setenv("BRIEFS_SCALE__SHARD_RETRIES", "1")
+    monkeypatch.setenv("BRIEFS_SCALE__SHARD_START_TIMEOUT_SECONDS", "1")
+    settings = load_config("tiny")
+    shards = cut_shards(objects(1, 1, 1), per_shard=1, max_bytes=10**9)
+
+    @flow
+    def parent():
+        return fan_out.run_shards(shards, {"source": "s3://in/", "dest": "s3://out/"},
+                                  settings, "r", Deadline(600), NoProgress())
+
+    out = parent()
+    assert [len(r["written"]) for r in out.results] == [1]
+    assert [[a["state"] for a in s["attempts"]] for s in out.record] == [
+        ["Failed", "Completed"], ["Crashed", "Crashed"], ["Cancelled", "Cancelled"]]
+    reasons = {f.uri: f.reason for f in out.failures}
+    assert reasons["s3://in/k001.txt"].startswith(
+        "shard 2/3 gave up after 2 attempts (scale.shard_retries): its run ended Crashed")
+    assert "no worker started it within 1 s (scale.shard_start_timeout_seconds)" in reasons[
+        "s3://in/k002.txt"]
+    assert len(client.cancelled) == 2  # the unstarted attempts were cancelled, not left
+
+
+def test_a_shard_result_of_another_attempt_or_shard_is_not_taken():
+    spec = ShardSpec(run_id="r", index=0, count=1, attempt=1, keys=["k"], sizes=[1])
+    assert result_problem(None, spec) == "it completed without writing its shard result"
+    late = shard_result_document(spec.model_copy(update={"attempt": 0}), "f", [], [], [], {},
+                                 {})
+    assert result_problem(late, spec) == "its shard result does not match the shard (attempt)"
+    assert result_problem(shard_result_document(spec, "f", [], [], [], {}, {}), spec) is None
+    assert shard_result_key(spec) == "runs/r/shards/00001-2.json"
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_deployment_run_without_a_shard_deployment_briefs_in_its_own_process(
+        tmp_path: Path, monkeypatch):
+    """As under `briefs serve`: more objects than scale.shard_articles, no briefs/shard."""
+    from types import SimpleNamespace
+
+    from flows import briefs_flow
+
+    source = tmp_path / "in"
+    source.mkdir()
+    for name in ("a", "b", "c"):
+        (source / f"{name}.txt").write_text("A story of twelve words that is long enough "
+                                            f"to be summarised, {name}.")
+    monkeypatch.setattr(briefs_flow, "deployment", SimpleNamespace(id="a-served-deployment"))
+    monkeypatch.setenv("BRIEFS_SCALE__SHARD_ARTICLES", "1")
+    state = briefs_flow.briefs(source=str(source), dest=str(tmp_path / "out"), models="tiny",
+                               languages=["de"], return_state=True)
+    assert state.is_completed(), state.message
+    manifest = state.result()
+    assert manifest["counts"]["succeeded"] == 3 and "shards" not in manifest
