@@ -99,7 +99,7 @@ def run_shards(shards: list[list[ObjectInfo]], parameters: dict[str, Any],
                 if deadline.passed():
                     while waiting:  # none of these started: their articles are not briefed
                         give_up(waiting.popleft(), deadline.reason)
-                    if deadline.remaining() + DEADLINE_GRACE_SECONDS <= 0 or not running:
+                    if not running or time.monotonic() > deadline.ends + DEADLINE_GRACE_SECONDS:
                         break
                 while waiting and len(running) < scale.max_in_flight:
                     spec = waiting.popleft()

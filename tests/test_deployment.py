@@ -329,9 +329,10 @@ def test_an_editor_starts_a_custom_run_from_the_ui(worker, client, s3, server_en
         saved = screenshots(tmp_path)
         page.screenshot(path=saved / "run-form.png", full_page=True)
         page.get_by_role("button", name="Submit", exact=True).click()
-        try:  # the UI goes back to the deployment's runs once the run is created
+        try:  # the UI goes back to the deployment's runs once the run is created (slow when
+            # the 2 cores are busy with the worker's runs: 30 s was seen to be too short)
             page.wait_for_url(re.compile(r"/deployments/deployment/[^/?]+\?tab=Runs"),
-                              wait_until="commit")
+                              wait_until="commit", timeout=120_000)
         finally:
             page.screenshot(path=saved / "after-submit.png", full_page=True)
             browser.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,38 @@ def test_failed_crashed_and_unstarted_shards_are_retried_then_given_up(monkeypat
     assert "no worker started it within 1 s (scale.shard_start_timeout_seconds)" in reasons[
         "s3://in/k002.txt"]
     assert len(client.cancelled) == 2  # the unstarted attempts were cancelled, not left
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_past_the_time_limit_no_shard_starts_and_a_running_one_gets_a_grace(monkeypatch):
+    from prefect import flow
+
+    from flows import fan_out
+    from tasks.outcome import Deadline
+
+    client = ScriptedClient({0: ["Scheduled"]})  # a shard that never hands anything back
+    monkeypatch.setattr(fan_out, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr(fan_out, "DEADLINE_GRACE_SECONDS", 1)
+    monkeypatch.setattr(fan_out, "get_client", lambda sync_client: client)
+    monkeypatch.setattr(fan_out, "_submit", client.submit)
+    monkeypatch.setenv("BRIEFS_SCALE__MAX_IN_FLIGHT", "1")
+    settings = load_config("tiny")
+    shards = cut_shards(objects(1, 1), per_shard=1, max_bytes=10**9)
+    deadline = Deadline(1)
+
+    @flow
+    def parent():
+        return fan_out.run_shards(shards, {"source": "s3://in/", "dest": "s3://out/"},
+                                  settings, "r", deadline, NoProgress())
+
+    started = time.monotonic()
+    out = parent()
+    assert time.monotonic() - started < 30  # the grace ends the wait
+    assert deadline.missed
+    assert [f.reason for f in out.failures] == [deadline.reason, deadline.reason]
+    assert [a["state"] for a in out.record[0]["attempts"]] == ["Cancelling"]
+    assert out.record[1]["attempts"] == []  # never submitted
+    assert len(client.cancelled) == 1
 
 
 def test_a_shard_result_of_another_attempt_or_shard_is_not_taken():
