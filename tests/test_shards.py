@@ -253,3 +253,17 @@ def test_a_deployment_run_without_a_shard_deployment_briefs_in_its_own_process(
     assert state.is_completed(), state.message
     manifest = state.result()
     assert manifest["counts"]["succeeded"] == 3 and "shards" not in manifest
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_worker_with_another_configuration_refuses_the_shard(tmp_path: Path):
+    from flows.briefs_flow import briefs
+
+    spec = ShardSpec(run_id="r", index=0, count=1, keys=["a.txt"], sizes=[1],
+                     config_hash="0123456789abcdef")
+    state = briefs(source=str(tmp_path), dest=str(tmp_path / "out"), models="tiny",
+                   shard=spec.model_dump(mode="json"), return_state=True)
+    assert state.is_failed()
+    assert "shard 1/1: this worker's configuration (hash " in state.message
+    assert "is not the parent run's (0123456789abcdef)" in state.message
+    assert not (tmp_path / "out").exists()  # refused before anything was briefed
