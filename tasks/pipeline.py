@@ -209,7 +209,7 @@ def drop_duplicates(articles: list[Article], seen: dict[str, Article]
     """
     unique, duplicates = [], []
     for article in articles:
-        first = seen.setdefault(text_digest(article), article)
+        first = seen.setdefault(_text_digest(article), article)
         if first is article:
             unique.append(article)
         else:
@@ -220,7 +220,7 @@ def drop_duplicates(articles: list[Article], seen: dict[str, Article]
     return unique, duplicates
 
 
-def text_digest(article: Article) -> str:
+def _text_digest(article: Article) -> str:
     """The same story: the same words, whatever the spacing."""
     return hashlib.sha256(" ".join(article.text.split()).encode()).hexdigest()
 
