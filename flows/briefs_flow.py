@@ -17,8 +17,9 @@ from flows.artifacts import Progress, publish_partial_run, publish_results
 from flows.fan_out import run_shards, shard_deployment_exists
 from tasks import log_redaction
 from tasks.articles import input_format
-from tasks.config import SUPPORTED_LANGUAGES, BriefsConfig, ConfigError, load_config
+from tasks.config import BriefsConfig, ConfigError, load_config
 from tasks.engines import GENERATION
+from tasks.languages import SUPPORTED_LANGUAGES
 from tasks.outcome import Deadline, run_ending
 from tasks.pipeline import ReusePlan, drop_duplicates, made_by_run, object_failure
 from tasks.records import Article, Brief, Failure

@@ -51,7 +51,8 @@ def run(
     itself completed or failed by alerts.max_failed_share); 1 the run itself failed.
     """
     from flows.briefs_flow import briefs
-    from tasks.config import SUPPORTED_LANGUAGES, ConfigError, load_config
+    from tasks.config import ConfigError, load_config
+    from tasks.languages import SUPPORTED_LANGUAGES
 
     wanted = [code.strip() for code in languages.split(",") if code.strip()] if languages else None
     if shards is not None:  # config from the environment: the flow reads it where it runs

@@ -13,11 +13,15 @@ import unicodedata
 import zlib
 from dataclasses import dataclass
 from itertools import takewhile
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from tasks.config import LimitsConfig
+from tasks.extraction_score import tokens
 from tasks.records import Article, Failure, Source
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".json", ".jsonl", ".html", ".htm")
 BODY_FIELDS = ("body", "text", "content")
@@ -137,19 +141,22 @@ def inflate(data: bytes, limit: int, limit_name: str, max_ratio: int) -> bytes:
 
 
 def decode_text(data: bytes) -> str:
-    """Bytes → text: BOM first, then UTF-8, then charset detection; binary is refused."""
+    """Bytes → text: BOM first, then UTF-8, then the charset the document declares (an HTML
+    page's `<meta charset>`), then charset detection; binary is refused."""
     for bom, encoding in BOMS:
         if data.startswith(bom):
             return data.decode(encoding, errors="replace").replace("\r\n", "\n")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        from charset_normalizer import from_bytes
+        text = _decode_declared(data)
+        if text is None:
+            from charset_normalizer import from_bytes
 
-        best = from_bytes(data).best()
-        if best is None:
-            raise ParseError("binary data, not text in any known encoding") from None
-        text = str(best)
+            best = from_bytes(data).best()
+            if best is None:
+                raise ParseError("binary data, not text in any known encoding") from None
+            text = str(best)
     if "\x00" in text:
         raise ParseError("contains NUL bytes: binary data, not text")
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -289,16 +296,95 @@ def _valid_unicode(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8").strip()
 
 
+# precision-mode text under this share of the balanced mode's (in tokens) has lost the article
+PRECISION_MIN_SHARE = 0.3
+VISIBLE_TEXT = ("//body//text()[not(ancestor::script) and not(ancestor::style) "
+                "and not(ancestor::noscript)]")
+LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_]|$)")  # BCP 47 primary language subtag
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+CHARSET_SCAN_BYTES = 8192  # a declared charset is looked for in the page's first bytes
+META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+XML_ENCODING = re.compile(rb"""\s*<\?xml\b[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.I)
+CHARSET_ALIASES = {"windows-874": "cp874", "x-sjis": "cp932", "windows-31j": "cp932",
+                   "x-gbk": "gb18030", "x-euc-jp": "euc_jp"}  # labels Python does not know
+# codec → the superset that browsers decode a page labelled with it as (WHATWG Encoding)
+CHARSET_SUPERSETS = {"ascii": "cp1252", "iso8859-1": "cp1252", "iso8859-9": "cp1254",
+                     "iso8859-11": "cp874", "tis-620": "cp874", "shift_jis": "cp932",
+                     "gb2312": "gb18030", "gbk": "gb18030", "euc_kr": "cp949",
+                     "big5": "big5hkscs"}
+
+
 def _from_html(html: str, raw: RawObject, source: Source) -> Article:
+    """The page's main text, title, URL, date and declared language.
+
+    trafilatura in precision mode first: it leaves out more of a page's related links, reader
+    comments and notices (benchmarks/eval_extraction.py). Where it keeps under
+    PRECISION_MIN_SHARE of the tokens that the balanced mode finds, it has lost the article
+    itself, and the balanced text is used. Comments are left out; tables are kept (some pages
+    lay their text out in them).
+    """
     import trafilatura
 
-    document = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False,
-                                           include_tables=False)
-    text = (getattr(document, "text", None) or "").strip()
+    tree = trafilatura.load_html(html)
+    if tree is None:  # nothing a parser can read: no main text
+        return Article(article_id_for(raw.key), source, "", "")
+    precise = trafilatura.bare_extraction(tree, favor_precision=True, with_metadata=True,
+                                          include_comments=False)
+    text, meta = _document_text(precise), precise
+    # The balanced text is part of the page's text: a precise text that has a large enough
+    # share of the latter needs no balanced run (most pages).
+    kept = len(tokens(text))
+    if kept < PRECISION_MIN_SHARE * len(tokens(" ".join(tree.xpath(VISIBLE_TEXT)))):
+        balanced = trafilatura.bare_extraction(tree, with_metadata=precise is None,
+                                               include_comments=False)
+        if kept < PRECISION_MIN_SHARE * len(tokens(_document_text(balanced))):
+            text = _document_text(balanced)
+        meta = precise if precise is not None else balanced
     return Article(
-        article_id_for(raw.key), source, (getattr(document, "title", None) or "").strip(), text,
-        url=getattr(document, "url", None), published=getattr(document, "date", None),
+        article_id_for(raw.key), source, (getattr(meta, "title", None) or "").strip(), text,
+        declared_language=_declared_language(tree), url=getattr(meta, "url", None),
+        published=getattr(meta, "date", None),
     )
+
+
+def _document_text(document: object) -> str:
+    return (getattr(document, "text", None) or "").strip()
+
+
+def _declared_language(tree: HtmlElement) -> str | None:
+    """The primary subtag of the page's `<html lang>` (else `xml:lang`, else a
+    Content-Language meta tag), in lower case: `en-US` → `en`, `zh-Hans` → `zh`."""
+    root = tree.getroottree().getroot()
+    candidates = [root.get("lang"), root.get("xml:lang"), root.get(XML_LANG)]
+    candidates += root.xpath("//meta[translate(@http-equiv, 'CONTENT-LANGUAGE', "
+                             "'content-language')='content-language']/@content")
+    for value in candidates:
+        match = LANGUAGE_TAG.match((value or "").strip())
+        if match:
+            return match[1].lower()
+    return None
+
+
+def _decode_declared(data: bytes) -> str | None:
+    """Text in the charset an HTML page declares in its first bytes (`<meta charset>`,
+    http-equiv Content-Type, an XML declaration), read as browsers read it (ISO-8859-1 as
+    windows-1252, Shift_JIS as cp932...); None without a usable declaration or when the bytes
+    are not in that charset."""
+    head = data[:CHARSET_SCAN_BYTES]
+    match = META_CHARSET.search(head) or XML_ENCODING.match(head)
+    if match is None:
+        return None
+    label = match[1].decode("ascii").lower()
+    try:
+        codec = codecs.lookup(CHARSET_ALIASES.get(label, label)).name
+    except LookupError:
+        return None
+    if codec.startswith(("utf-16", "utf-32")):  # bytes without a BOM are not UTF-16
+        return None
+    try:
+        return data.decode(CHARSET_SUPERSETS.get(codec, codec))
+    except UnicodeDecodeError:
+        return None
 
 
 def _checked(article: Article, limits: LimitsConfig) -> Article:

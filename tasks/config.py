@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -26,8 +33,6 @@ from pydantic_settings import (
 # The presets ship as package data: found the same in a checkout and in an installed copy.
 CONFIGS_DIR = Path(str(resources.files("configs")))
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
-# Targets offered in the Prefect UI's form: those with an English → X opus-mt model.
-SUPPORTED_LANGUAGES = ("de", "es", "fr", "it", "nl", "ro", "ru", "zh")
 
 
 class ConfigError(ValueError):
@@ -53,23 +58,86 @@ class ModelRef(Strict):
     revision: str | None = None
 
 
+class TranslatorRef(ModelRef):
+    """A translator, and how it is told its target language when it has several: left empty,
+    both are found from its vocabulary (see tasks/languages.py)."""
+
+    input_prefix: str | None = Field(None, description="a token put before the input, e.g. "
+                                     "'>>cmn_Hans<<' for Helsinki-NLP/opus-mt-en-zh")
+    forced_bos_token: str | None = Field(None, description="a token forced as the first output "
+                                         "token, e.g. 'zho_Hans' for NLLB-200")
+
+
 class ModelsConfig(Strict):
     summarizer: ModelRef
-    translators: dict[str, ModelRef] = Field(
+    translators: dict[str, TranslatorRef] = Field(
         description="'default' (its id may hold {lang}) and per-language overrides"
     )
 
     @field_validator("translators")
     @classmethod
-    def _has_default(cls, value: dict[str, ModelRef]) -> dict[str, ModelRef]:
+    def _has_default(cls, value: dict[str, TranslatorRef]) -> dict[str, TranslatorRef]:
         if "default" not in value:
             raise ValueError("needs a 'default' entry, e.g. {id: 'Helsinki-NLP/opus-mt-en-{lang}'}")
         return value
 
-    def translator(self, lang: str) -> ModelRef:
+    def translator(self, lang: str) -> TranslatorRef:
         """The translator for English → `lang`, with {lang} filled in."""
         ref = self.translators.get(lang, self.translators["default"])
         return ref.model_copy(update={"id": ref.id.replace("{lang}", lang)})
+
+
+class SourceRoute(Strict):
+    """How articles in one source language are briefed.
+
+    pivot: `translator` turns the article into English, the summariser summarises it.
+    summarise: `summarizer` (multilingual) summarises in the source language; `translator`
+    turns that summary into English, from which the targets are translated.
+    """
+
+    route: Literal["pivot", "summarise"] = "pivot"
+    translator: TranslatorRef = Field(description="into English; its id may hold {src}")
+    summarizer: ModelRef | None = Field(None, description="route summarise: a multilingual "
+                                        "summariser (e.g. an mT5 fine-tuned on XL-Sum)")
+
+    @model_validator(mode="after")
+    def _summarise_has_summarizer(self) -> SourceRoute:
+        if self.route == "summarise" and self.summarizer is None:
+            raise ValueError("route 'summarise' needs a summarizer")
+        return self
+
+    def for_language(self, src: str) -> SourceRoute:
+        """This route with {src} filled in."""
+        def filled(ref: ModelRef | None) -> ModelRef | None:
+            return ref and ref.model_copy(update={"id": ref.id.replace("{src}", src)})
+
+        return self.model_copy(update={"translator": filled(self.translator),
+                                       "summarizer": filled(self.summarizer)})
+
+
+class SourcesConfig(Strict):
+    """Source languages: detection, and a route for each language the summariser cannot read."""
+
+    routes: dict[str, SourceRoute] = Field(
+        default_factory=dict, description="per source language (ISO 639-1), and 'default' for "
+        "any other; a language with neither fails with the key that would add it")
+    min_confidence: float = Field(0.5, ge=0, le=1, description="a detected language less "
+                                  "certain than this is a warning in the brief")
+
+    def route(self, src: str) -> SourceRoute | None:
+        """The route for articles in `src`, with {src} filled in; None when none is set."""
+        route = self.routes.get(src, self.routes.get("default"))
+        return route.for_language(src) if route else None
+
+
+class GlossaryConfig(Strict):
+    """Terms every translation must carry through: enforced by masking, then checked."""
+
+    keep: list[str] = Field(default_factory=list, description="never translated: names, "
+                            "agencies (e.g. 'KCNA', 'Kim Jong-un')")
+    fixed: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="target language → {English term: its fixed "
+        "translation}")
 
 
 class TranslationGeneration(Strict):
@@ -212,6 +280,8 @@ class BriefsConfig(BaseSettings):
     timeouts: TimeoutsConfig = TimeoutsConfig()
     storage: StorageConfig = StorageConfig()
     scale: ScaleConfig = ScaleConfig()
+    sources: SourcesConfig = SourcesConfig()
+    glossary: GlossaryConfig = GlossaryConfig()
 
     @field_validator("languages", mode="before")
     @classmethod

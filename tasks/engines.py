@@ -22,6 +22,9 @@ CT2_OPTIONS = {"num_beams": "beam_size", "max_new_tokens": "max_decoding_length"
                "min_new_tokens": "min_decoding_length", "length_penalty": "length_penalty",
                "no_repeat_ngram_size": "no_repeat_ngram_size"}
 
+# A setting naming a token forced as the first output token (a target language code).
+FORCED_TOKEN = "forced_bos_token"
+
 
 @dataclass
 class GenerationStats:
@@ -72,7 +75,11 @@ class TransformersEngine:
 
         encoded = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=False)
         encoded = {name: tensor.to(self.device) for name, tensor in encoded.items()}
-        options = {name: value for name, value in settings.items() if value is not None}
+        options = {name: value for name, value in settings.items()
+                   if value is not None and name != FORCED_TOKEN}
+        if settings.get(FORCED_TOKEN):  # NLLB, M2M100: the target language's code
+            options["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(
+                settings[FORCED_TOKEN])
         started = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(**encoded, **options)
@@ -105,9 +112,10 @@ class CTranslate2Engine:
     def generate(self, texts: list[str], settings: dict[str, Any]) -> list[str]:
         sources = [self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(text))
                    for text in texts]
+        prefix = [settings[FORCED_TOKEN]] if settings.get(FORCED_TOKEN) else self.prefix
         started = time.perf_counter()
         pending = self.translator.translate_batch(
-            sources, target_prefix=[self.prefix] * len(texts) if self.prefix else None,
+            sources, target_prefix=[prefix] * len(texts) if prefix else None,
             max_input_length=0,  # never truncate: inputs over the window are refused earlier
             suppress_sequences=self.suppressed or None, asynchronous=True,
             **self.options(settings))

@@ -28,6 +28,7 @@ class Article:
     title: str
     text: str
     language: str | None = None  # detected ISO 639-1 code
+    language_confidence: float = 0.0  # the detector's confidence in it
     declared_language: str | None = None
     url: str | None = None
     published: str | None = None
@@ -61,6 +62,8 @@ class Brief:
     generation: dict[str, dict[str, Any]] = field(default_factory=dict)  # step → settings used
     # step → {"key", and once written "run_id", "created_at"}; translations under "translations"
     steps: dict[str, Any] = field(default_factory=dict)
+    route: dict[str, Any] = field(default_factory=dict)  # direct, pivot or summarise; its models
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # the route's models
 
     @property
     def article_id(self) -> str:

@@ -47,10 +47,11 @@ def brief_document(brief: Brief, config: BriefsConfig, models: dict[str, dict[st
         "source": source_record(article),
         "title": brief.titles,
         "source_language": article.language,
+        "route": brief.route,
         "summaries": brief.summaries,
         "chunks": brief.chunks,
         "truncated": False,  # inputs are chunked, never cut; an input that cannot fit fails
-        "models": models,
+        "models": {**models, **brief.models},
         "generation": brief.generation,
         "steps": steps,
         "config_hash": config.config_hash(),

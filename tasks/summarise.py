@@ -7,7 +7,7 @@ from typing import Any
 
 from tasks.generate import generate_texts
 from tasks.models import LoadedModel
-from tasks.text import pack_chunks, split_sentences
+from tasks.text import join_sentences, pack_chunks, split_sentences
 
 MAX_ROUNDS = 6
 
@@ -19,21 +19,24 @@ class Summary:
     rounds: int  # generate rounds: 1, or more when chunk summaries were summarised again
 
 
-def chunk_text(loaded: LoadedModel, text: str) -> list[str]:
+def chunk_text(loaded: LoadedModel, text: str, language: str = "en") -> list[str]:
     """Sentence-aligned chunks of `text`, each fitting the model's input window."""
-    return pack_chunks(split_sentences(text), loaded.count_tokens, loaded.max_input_tokens)
+    return pack_chunks(split_sentences(text, language), loaded.count_tokens,
+                       loaded.max_input_tokens, language)
 
 
 def summarise_texts(
-    loaded: LoadedModel, texts: list[str], settings: dict[str, Any], max_tokens: int
+    loaded: LoadedModel, texts: list[str], settings: dict[str, Any], max_tokens: int,
+    language: str = "en",
 ) -> list[Summary | Exception]:
-    """Summarise each text; all pending chunks of all texts share batched `generate` calls."""
+    """Summarise each text (in `language`); all pending chunks of all texts share batched
+    `generate` calls."""
     results: list[Summary | Exception | None] = [None] * len(texts)
     pending: dict[int, list[str]] = {}
     first_chunks: dict[int, int] = {}
     for index, text in enumerate(texts):
         try:
-            pending[index] = chunk_text(loaded, text)
+            pending[index] = chunk_text(loaded, text, language)
             first_chunks[index] = len(pending[index])
         except ValueError as exc:
             results[index] = exc
@@ -53,9 +56,9 @@ def summarise_texts(
             elif len(parts) == 1:
                 results[index] = Summary(str(parts[0]), first_chunks[index], round_number)
             else:  # summarise the joined chunk summaries in the next round
-                joined = " ".join(str(part) for part in parts)
+                joined = join_sentences([str(part) for part in parts], language)
                 try:
-                    pending[index] = chunk_text(loaded, joined)
+                    pending[index] = chunk_text(loaded, joined, language)
                 except ValueError as exc:  # this article fails alone, with the reason
                     results[index] = exc
     for index in pending:

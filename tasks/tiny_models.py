@@ -16,7 +16,9 @@ from tasks.model_cache import build_once, cache_dir
 
 TINY_PREFIX = "briefs-tiny/"
 SUMMARIZER_ID = "briefs-tiny/bart-random-weights"
-TRANSLATOR_PATTERN = re.compile(r"^briefs-tiny/marian-en-([a-z]{2,3})-random-weights$")
+# en-<lang> and <lang>-en; "mul" as the target: multi-target, with a >>xx<< token per language.
+TRANSLATOR_PATTERN = re.compile(r"^briefs-tiny/marian-([a-z]{2,3})-([a-z]{2,3})-random-weights$")
+NLLB_ID = "briefs-tiny/nllb-random-weights"  # NLLB-200's tokenizer and architecture (M2M100)
 TRAINING_TEXT = Path(__file__).with_name("tiny_training_text.txt")
 BUILDER_VERSION = "1"
 # Small enough to build in seconds; a short input window so long articles really get chunked.
@@ -51,15 +53,17 @@ def tiny_model_path(model_id: str) -> Path:
         return target
     if model_id == SUMMARIZER_ID:
         builder = _build_bart
+    elif model_id == NLLB_ID:
+        builder = _build_nllb
     elif match := TRANSLATOR_PATTERN.match(model_id):
-        lang = match.group(1)
+        src, tgt = match.groups()
 
         def builder(folder: Path) -> None:
-            _build_marian(folder, lang)
+            _build_marian(folder, src, tgt)
     else:
         raise ValueError(
-            f"unknown tiny model {model_id!r}: expected {SUMMARIZER_ID!r} or "
-            "'briefs-tiny/marian-en-<lang>-random-weights'"
+            f"unknown tiny model {model_id!r}: expected {SUMMARIZER_ID!r}, {NLLB_ID!r} or "
+            "'briefs-tiny/marian-<source>-<target>-random-weights'"
         )
     return build_once(target, "config.json", builder)
 
@@ -103,10 +107,9 @@ def _build_bart(folder: Path) -> None:
     _save_model(model, folder, [ids["<s>"], ids["<pad>"], ids["<unk>"], ids["<mask>"]])
 
 
-def _build_marian(folder: Path, lang: str) -> None:
+def _train_sentencepiece(folder: Path) -> None:
+    """`source.model`: a unigram model with byte fallback, so any script has pieces."""
     import sentencepiece as spm
-    import torch
-    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
     spm.SentencePieceTrainer.train(
         input=str(TRAINING_TEXT), model_prefix=str(folder / "source"), vocab_size=600,
@@ -114,6 +117,16 @@ def _build_marian(folder: Path, lang: str) -> None:
         hard_vocab_limit=False, bos_id=-1, pad_id=-1, eos_id=-1, unk_id=0,
         minloglevel=2, num_threads=1,
     )
+
+
+def _build_marian(folder: Path, src: str, tgt: str) -> None:
+    import sentencepiece as spm
+    import torch
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    from tasks.languages import TARGETS
+
+    _train_sentencepiece(folder)
     shutil.copyfile(folder / "source.model", folder / "source.spm")
     shutil.copyfile(folder / "source.model", folder / "target.spm")
     for leftover in ("source.model", "source.vocab"):
@@ -123,12 +136,15 @@ def _build_marian(folder: Path, lang: str) -> None:
     vocab = {"</s>": 0, "<unk>": 1}
     for piece in pieces:
         vocab.setdefault(piece, len(vocab))
+    if tgt == "mul":  # a multi-target model reads its target from a token before the input
+        for target in TARGETS.values():
+            vocab.setdefault(target.opus_tokens[0], len(vocab))
     vocab["<pad>"] = len(vocab)
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
     tokenizer = MarianTokenizer(
         source_spm=str(folder / "source.spm"), target_spm=str(folder / "target.spm"),
         vocab=str(folder / "vocab.json"), model_max_length=MAX_INPUT_TOKENS,
-        source_lang="en", target_lang=lang,
+        source_lang=src, target_lang=tgt,
     )
     tokenizer.save_pretrained(folder)
     pad = vocab["<pad>"]
@@ -137,6 +153,33 @@ def _build_marian(folder: Path, lang: str) -> None:
         decoder_start_token_id=pad, forced_eos_token_id=0,
         share_encoder_decoder_embeddings=True,
     )
-    torch.manual_seed(_seeded(f"marian-en-{lang}"))
+    torch.manual_seed(_seeded(f"marian-{src}-{tgt}"))
     model = MarianMTModel(config)
     _save_model(model, folder, [pad, vocab["<unk>"]])
+
+
+def _build_nllb(folder: Path) -> None:
+    """NLLB-200's tokenizer class (its language codes as special tokens) on a small BPE
+    vocabulary, and the M2M100 architecture NLLB uses."""
+    import torch
+    from tokenizers import SentencePieceBPETokenizer
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    bpe = SentencePieceBPETokenizer()
+    bpe.train([str(TRAINING_TEXT)], vocab_size=600, min_frequency=1, special_tokens=specials)
+    model_file = json.loads(bpe.to_str())["model"]
+    tokenizer = NllbTokenizer(vocab=model_file["vocab"],
+                              merges=[tuple(m.split(" ")) if isinstance(m, str) else tuple(m)
+                                      for m in model_file["merges"]],
+                              model_max_length=MAX_INPUT_TOKENS)
+    tokenizer.save_pretrained(folder)
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in specials}
+    config = M2M100Config(
+        vocab_size=len(tokenizer), **DIMENSIONS, scale_embedding=True,
+        bos_token_id=ids["<s>"], pad_token_id=ids["<pad>"], eos_token_id=ids["</s>"],
+        decoder_start_token_id=ids["</s>"],
+    )
+    torch.manual_seed(_seeded(NLLB_ID))
+    model = M2M100ForConditionalGeneration(config)
+    _save_model(model, folder, [ids["<s>"], ids["<pad>"], ids["<unk>"]])

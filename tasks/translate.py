@@ -1,35 +1,58 @@
-"""Translation: a text as one unit when it fits the model's window, else sentence by sentence."""
+"""Translation: a text as one unit when it fits the model's window, else sentence by sentence.
+
+A multi-target translator gets its target token before each input (`input_prefix` in the
+settings); NLLB and M2M100 get theirs as a forced first token (`forced_bos_token`, which the
+engines pass on). Glossary terms are masked before `generate` and put back after it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from tasks.generate import generate_texts
+from tasks.glossary import mask, unmask
 from tasks.models import LoadedModel
-from tasks.text import pack_chunks, split_sentences
+from tasks.text import join_sentences, pack_chunks, split_sentences
+
+
+@dataclass(frozen=True)
+class Translation:
+    text: str
+    lost_terms: list[str] = field(default_factory=list)  # glossary terms that did not come back
 
 
 def translate_texts(
-    loaded: LoadedModel, texts: list[str], settings: dict[str, Any], max_tokens: int
-) -> list[str | Exception]:
-    """Translate each text (empty stays empty); segments of all texts share batched calls."""
+    loaded: LoadedModel, texts: list[str], settings: dict[str, Any], max_tokens: int,
+    source_language: str = "en", target_language: str = "en",
+    glossary: dict[str, str] | None = None,
+) -> list[Translation | Exception]:
+    """Translate each text (empty stays empty); segments of all texts share batched calls.
+
+    `glossary`: source term → what must appear in the output (see tasks/glossary.py).
+    """
+    prefix = settings.get("input_prefix")
+    options = {name: value for name, value in settings.items() if name != "input_prefix"}
+    window = loaded.max_input_tokens - (len(loaded.tokenizer.tokenize(prefix)) if prefix else 0)
     segments: list[tuple[int, str]] = []
-    results: list[str | Exception] = [""] * len(texts)
-    lengths = loaded.count_tokens(texts)
-    for index, (text, length) in enumerate(zip(texts, lengths, strict=True)):
-        if not text.strip():
+    results: list[Translation | Exception] = [Translation("")] * len(texts)
+    masked = [mask(text, glossary or {}) for text in texts]
+    lengths = loaded.count_tokens([m.text for m in masked])
+    for index, (item, length) in enumerate(zip(masked, lengths, strict=True)):
+        if not item.text.strip():
             continue
-        if length <= loaded.max_input_tokens:
-            segments.append((index, text))
+        if length <= window:
+            segments.append((index, item.text))
             continue
         try:
-            chunks = pack_chunks(split_sentences(text), loaded.count_tokens,
-                                 loaded.max_input_tokens)
+            chunks = pack_chunks(split_sentences(item.text, source_language),
+                                 loaded.count_tokens, window, source_language)
         except ValueError as exc:
             results[index] = exc
             continue
         segments.extend((index, chunk) for chunk in chunks)
-    outputs = generate_texts(loaded, [segment for _, segment in segments], settings, max_tokens)
+    inputs = [f"{prefix} {segment}" if prefix else segment for _, segment in segments]
+    outputs = generate_texts(loaded, inputs, options, max_tokens)
     joined: dict[int, list[str]] = {}
     for (index, _), output in zip(segments, outputs, strict=True):
         if isinstance(output, Exception):
@@ -38,5 +61,6 @@ def translate_texts(
             joined.setdefault(index, []).append(output)
     for index, parts in joined.items():
         if not isinstance(results[index], Exception):
-            results[index] = " ".join(parts)
+            restored = unmask(join_sentences(parts, target_language), masked[index])
+            results[index] = Translation(restored.text, restored.lost)
     return results

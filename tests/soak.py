@@ -176,7 +176,7 @@ def good_texts(count: int) -> list[str]:
 
     rows = [json.loads(line)["article"] for line in (CORPUS / "summaries.jsonl").open()]
     good = [row for row in rows if len(row.split()) >= MIN_WORDS
-            and detect_language(f"{row}\n\nSoak copy number 0.") == "en"]
+            and detect_language(f"{row}\n\nSoak copy number 0.").language == "en"]
     if not good:
         raise RuntimeError(f"no corpus row of {MIN_WORDS}+ English words in {CORPUS}")
     return [f"{good[i % len(good)]}\n\nSoak copy number {i}." for i in range(count)]

@@ -81,8 +81,8 @@ def test_translation_as_one_unit_or_by_sentences(translator_de):
     short = "The council approved the budget on Monday."
     long = " ".join([short] * 80)  # well over the tiny model's 256-token window
     one, split, empty = translate_texts(translator_de, [short, long, ""], GREEDY, 4096)
-    assert one and empty == ""
-    assert isinstance(split, str) and len(split.split()) > len(one.split())
+    assert one.text and empty.text == ""
+    assert len(split.text.split()) > len(one.text.split())
 
 
 def test_sentences_split_in_two_threads_at_once_are_all_kept():

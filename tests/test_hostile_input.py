@@ -28,6 +28,8 @@ def cases(corpus: Path) -> dict[str, tuple[bytes, str, str]]:
     text = english(corpus, 0)
     german = ("Die Bundesregierung hat am Montag in Berlin einen neuen Plan für die Energiepreise "
               "vorgestellt. Der Minister sagte, die Preise würden im nächsten Jahr sinken.")
+    latvian = ("Rīgas dome otrdien apstiprināja jauno budžetu. Opozīcija asi kritizēja lēmumu, "
+               "bet mērs sacīja, ka cenas nākamgad kritīsies.")
     scripts = (b"<html><head><script>var a = 1;</script></head>"
                b"<body><script>go()</script></body></html>")
     navigation = (b"<html><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
@@ -56,7 +58,9 @@ def cases(corpus: Path) -> dict[str, tuple[bytes, str, str]]:
         "bomb.jsonl.gz": (gzip.compress(b"a" * 50_000_000), "failed", "gzip bomb"),
         "big-inflated.txt.gz": (gzip.compress(text.encode() * 40), "failed",
                                 "inflates to more than the 100000-byte limit"),
-        "german.txt": (german.encode(), "failed", "source language 'de'"),
+        "german.txt": (german.encode(), "succeeded", ""),  # by its route, pivot through English
+        "latvian.txt": (latvian.encode(), "failed",
+                        "source language 'lv' has no route: add sources.routes.lv"),
         "hostile.json": (json.dumps({
             "title": "<script>alert('t')</script> <img src=x onerror=alert(1)>",
             "body": "<b>bold</b> <script>alert('b')</script> " + english(corpus, 4)}).encode(),
@@ -75,8 +79,12 @@ def cases(corpus: Path) -> dict[str, tuple[bytes, str, str]]:
 def small_limits(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("config") / "tiny-small-limits.yaml"
     preset = (CONFIGS_DIR / "tiny.yaml").read_text()
-    path.write_text(preset.replace("max_article_bytes: 2000000",
-                                   f"max_article_bytes: {MAX_ARTICLE_BYTES}"))
+    limited = preset.replace("max_article_bytes: 2000000",
+                             f"max_article_bytes: {MAX_ARTICLE_BYTES}")
+    only_german = limited.replace("default: {route: pivot", "de: {route: pivot").replace(
+        "marian-{src}-en", "marian-de-en")  # a route for German only
+    assert only_german.count("marian-de-en") == 1
+    path.write_text(only_german)
     return path
 
 

@@ -1,0 +1,74 @@
+"""Each step's model with the settings in force for it, and the reuse keys of its outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasks import reuse
+from tasks.config import BriefsConfig, ModelRef, TranslatorRef
+from tasks.glossary import terms_for
+from tasks.languages import target_tokens
+from tasks.models import LoadedModel, load_model
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """A step's model and the generation settings in force for it (a translator's target
+    tokens included), and its reuse keys."""
+
+    loaded: LoadedModel
+    settings: dict[str, Any]
+    glossary: dict[str, str] = field(default_factory=dict)  # translators: term → output
+
+    @property
+    def version(self) -> dict[str, Any]:
+        """Id and resolved revision: what a model is (how it runs is `runs_on`)."""
+        return version_of(self.loaded)
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """What a brief records of it: id, revision, engine and compute type."""
+        return {**self.version, **self.loaded.runs_on}
+
+    def summary_key(self, text: str, route: dict[str, Any] | None = None) -> str:
+        """The key of a summary of `text`; `route`: how a non-English text reached it."""
+        return reuse.summary_key(text, self.version, self.settings, self.loaded.runs_on, route)
+
+    def translation_key(self, summary: str, title: str) -> str:
+        return reuse.translation_key(summary, title, self.version, self.settings,
+                                     self.loaded.runs_on, self.glossary or None)
+
+    def route_part(self) -> dict[str, Any]:
+        """This model in the summary key of an article that went through it."""
+        return {"model": self.version, "settings": self.settings, "engine": self.loaded.runs_on}
+
+
+def version_of(loaded: LoadedModel) -> dict[str, Any]:
+    return {"id": loaded.model_id, "revision": loaded.revision}
+
+
+def summarizer_step(ref: ModelRef, config: BriefsConfig) -> StepModel:
+    """A summariser with the config's summary settings, else the model's own defaults."""
+    loaded = load_model(ref, config.runtime)
+    return StepModel(loaded, loaded.effective_settings(config.generation.summary.model_dump()))
+
+
+def translator_step(ref: TranslatorRef, target: str, config: BriefsConfig,
+                    config_key: str) -> StepModel:
+    """A translator into `target`, its target tokens found or configured (under
+    `config_key`), and the glossary's terms for `target`. Raises NoTargetToken."""
+    loaded = load_model(ref, config.runtime)
+    tokens = target_tokens(target, loaded.tokenizer.get_vocab(), ref.id, config_key,
+                           ref.input_prefix, ref.forced_bos_token)
+    settings = loaded.effective_settings(config.generation.translation.model_dump())
+    glossary = terms_for(config.glossary.keep, config.glossary.fixed, target)
+    return StepModel(loaded, {**settings, **tokens.as_settings()}, glossary)
+
+
+def step_model(config: BriefsConfig, lang: str | None = None) -> StepModel:
+    """The summariser (no `lang`) or the translator from English into `lang`."""
+    if lang is None:
+        return summarizer_step(config.models.summarizer, config)
+    return translator_step(config.models.translator(lang), lang, config,
+                           f"models.translators.{lang}")
