@@ -6,7 +6,9 @@ Exit status: 0 when every article succeeded, 2 when some failed (the rest were w
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -75,6 +77,36 @@ def run(
         raise typer.Exit(2 if manifest["counts"]["failed"] else 0)
     typer.echo(f"briefs: the run failed: {manifest}", err=True)
     raise typer.Exit(1)
+
+
+@app.command()
+def extract(
+    paths: Annotated[list[Path], typer.Argument(help="input files (html, txt, md, json, jsonl, "
+                                                "optionally .gz)", exists=True, dir_okay=False)],
+    models: Annotated[str, typer.Option(help="model preset whose limits apply",
+                                        envvar="BRIEFS_MODELS")] = "default",
+    config: Annotated[str | None, typer.Option(
+        help="a YAML config file (replaces the preset)", envvar="BRIEFS_CONFIG")] = None,
+) -> None:
+    """Print what a run would see of each file, one JSON line per article: path, title,
+    text, language, url, published (and `error` for one that fails).
+
+    Exit status: 0 every article was extracted, 2 some failed.
+    """
+    from tasks.config import ConfigError, load_config
+    from tasks.extract import extract_file
+
+    try:
+        settings = load_config(models, config)
+    except ConfigError as exc:
+        typer.echo(f"briefs: {exc}", err=True)
+        raise typer.Exit(1) from None
+    failed = False
+    for path in paths:
+        for record in extract_file(path, settings.limits, settings.sources.min_confidence):
+            failed = failed or "error" in record
+            typer.echo(json.dumps(record, ensure_ascii=False))
+    raise typer.Exit(2 if failed else 0)
 
 
 @app.command()

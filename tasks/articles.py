@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from tasks.config import LimitsConfig
-from tasks.extraction_score import tokens
 from tasks.records import Article, Failure, Source
+from tasks.text import words as text_words
 
 if TYPE_CHECKING:
     from lxml.html import HtmlElement
@@ -333,11 +333,11 @@ def _from_html(html: str, raw: RawObject, source: Source) -> Article:
     text, meta = _document_text(precise), precise
     # The balanced text is part of the page's text: a precise text that has a large enough
     # share of the latter needs no balanced run (most pages).
-    kept = len(tokens(text))
-    if kept < PRECISION_MIN_SHARE * len(tokens(" ".join(tree.xpath(VISIBLE_TEXT)))):
+    kept = len(text_words(text))
+    if kept < PRECISION_MIN_SHARE * len(text_words(" ".join(tree.xpath(VISIBLE_TEXT)))):
         balanced = trafilatura.bare_extraction(tree, with_metadata=precise is None,
                                                include_comments=False)
-        if kept < PRECISION_MIN_SHARE * len(tokens(_document_text(balanced))):
+        if kept < PRECISION_MIN_SHARE * len(text_words(_document_text(balanced))):
             text = _document_text(balanced)
         meta = precise if precise is not None else balanced
     return Article(
@@ -388,7 +388,7 @@ def _decode_declared(data: bytes) -> str | None:
 
 
 def _checked(article: Article, limits: LimitsConfig) -> Article:
-    words = len(article.text.split())
+    words = len(text_words(article.text))  # Chinese, Japanese, Thai: characters
     where = "no main text found in the HTML page: " if article.source.format == "html" else ""
     if words == 0:
         raise ParseError(f"{where}empty article: no body text")

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import NamedTuple
 
-# Scripts written without spaces between words: every character is a token of its own.
-_UNSPACED = (
-    "\u0e00-\u0e7f"  # Thai
-    "\u3005\u3007"  # 々 〇
-    "\u3040-\u309f"  # hiragana
-    "\u30a0-\u30ff"  # katakana (with ー)
-    "\u31f0-\u31ff"  # katakana phonetic extensions
-    "\u3400-\u4dbf"  # CJK extension A
-    "\u4e00-\u9fff"  # CJK unified ideographs
-    "\uf900-\ufaff"  # CJK compatibility ideographs
-    "\uff66-\uff9f"  # half-width katakana
-    "\U00020000-\U0003134f"  # CJK extensions B-G
-)
-TOKEN = re.compile(rf"[{_UNSPACED}]|(?:(?![{_UNSPACED}])\w)+")
+from tasks.text import words
 
 
 class Score(NamedTuple):
@@ -29,9 +15,8 @@ class Score(NamedTuple):
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased word tokens (`\\w+` runs); each CJK ideograph, kana or Thai character is a
-    token of its own, since those scripts put no spaces between words."""
-    return TOKEN.findall(text.lower())
+    """Lower-cased words (see `tasks.text.words`: CJK and Thai characters one by one)."""
+    return words(text.lower())
 
 
 def score(extracted: str, expected: str) -> Score:

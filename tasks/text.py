@@ -6,11 +6,33 @@ import re
 from collections.abc import Callable
 
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n|\n")
+# Scripts written without spaces between words: every character counts as a word of its own.
+_UNSPACED_SCRIPTS = (
+    "\u0e00-\u0e7f"  # Thai
+    "\u3005\u3007"  # 々 〇
+    "\u3040-\u309f"  # hiragana
+    "\u30a0-\u30ff"  # katakana (with ー)
+    "\u31f0-\u31ff"  # katakana phonetic extensions
+    "\u3400-\u4dbf"  # CJK extension A
+    "\u4e00-\u9fff"  # CJK unified ideographs
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\uff66-\uff9f"  # half-width katakana
+    "\U00020000-\U0003134f"  # CJK extensions B-G
+)
+WORD = re.compile(rf"[{_UNSPACED_SCRIPTS}]|(?:(?![{_UNSPACED_SCRIPTS}])\w)+")
 
 
-# Languages written without spaces between words or sentences: joined with no space, and a
-# sentence too long for a window is cut between characters (Thai separates phrases by spaces).
+def words(text: str) -> list[str]:
+    """Word tokens (`\\w+` runs); each CJK ideograph, kana or Thai character is a word of its
+    own, since those scripts put no spaces between words."""
+    return WORD.findall(text)
+
+
+# Languages written without spaces between sentences: their chunks join with no space.
 UNSPACED_LANGUAGES = frozenset({"zh", "ja", "yue", "wuu"})
+# Languages without spaces between words (Thai, Lao, Khmer, Burmese put spaces only between
+# phrases): a sentence too long for a window is cut between characters.
+CHARACTER_CUT_LANGUAGES = UNSPACED_LANGUAGES | {"th", "lo", "km", "my"}
 
 
 def split_sentences(text: str, language: str = "en") -> list[str]:
@@ -48,11 +70,12 @@ def pack_chunks(
     in a language written without spaces) into pieces that fit, so nothing is ever dropped.
     """
     joiner = sentence_joiner(language)
+    cut_at = "" if language in CHARACTER_CUT_LANGUAGES else " "
     pieces: list[str] = []
     for sentence, size in zip(sentences, count_tokens(sentences), strict=True):
         fits = size <= budget
         pieces.extend([sentence] if fits else _split_words(sentence, count_tokens, budget,
-                                                           joiner))
+                                                           cut_at))
     chunks: list[str] = []
     current: list[str] = []
     used = 0
@@ -65,7 +88,7 @@ def pack_chunks(
     if current:
         chunks.append(joiner.join(current))
     # Token counts of joined text can differ slightly from the sum of the parts: re-check.
-    return [c for chunk in chunks for c in _fit(chunk, count_tokens, budget, joiner)]
+    return [c for chunk in chunks for c in _fit(chunk, count_tokens, budget, cut_at)]
 
 
 def _fit(chunk: str, count_tokens: Callable[[list[str]], list[int]], budget: int,
