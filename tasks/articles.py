@@ -296,7 +296,7 @@ def _valid_unicode(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8").strip()
 
 
-# precision-mode text under this share of the balanced mode's (in tokens) has lost the article
+# precision-mode text under this share of the balanced mode's (in words) has lost the article
 PRECISION_MIN_SHARE = 0.3
 VISIBLE_TEXT = ("//body//text()[not(ancestor::script) and not(ancestor::style) "
                 "and not(ancestor::noscript)]")
@@ -319,7 +319,7 @@ def _from_html(html: str, raw: RawObject, source: Source) -> Article:
 
     trafilatura in precision mode first: it leaves out more of a page's related links, reader
     comments and notices (benchmarks/eval_extraction.py). Where it keeps under
-    PRECISION_MIN_SHARE of the tokens that the balanced mode finds, it has lost the article
+    PRECISION_MIN_SHARE of the words that the balanced mode finds, it has lost the article
     itself, and the balanced text is used. Comments are left out; tables are kept (some pages
     lay their text out in them).
     """
