@@ -45,6 +45,8 @@ def publish_results(manifest: dict[str, Any], written: list[dict[str, Any]],
         rows.append({
             "article_id": entry["article_id"],
             "title": brief.get("title", {}).get(brief.get("source_language") or "en", ""),
+            "source": brief.get("source_language") or "",
+            "route": (brief.get("route") or {}).get("name", ""),
             "languages": ", ".join(sorted(brief.get("summaries", {}))),
             "status": entry["status"],
             "reason": entry.get("reason", ""),

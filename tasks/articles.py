@@ -302,16 +302,6 @@ VISIBLE_TEXT = ("//body//text()[not(ancestor::script) and not(ancestor::style) "
                 "and not(ancestor::noscript)]")
 LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_]|$)")  # BCP 47 primary language subtag
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-CHARSET_SCAN_BYTES = 8192  # a declared charset is looked for in the page's first bytes
-META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-XML_ENCODING = re.compile(rb"""\s*<\?xml\b[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.I)
-CHARSET_ALIASES = {"windows-874": "cp874", "x-sjis": "cp932", "windows-31j": "cp932",
-                   "x-gbk": "gb18030", "x-euc-jp": "euc_jp"}  # labels Python does not know
-# codec → the superset that browsers decode a page labelled with it as (WHATWG Encoding)
-CHARSET_SUPERSETS = {"ascii": "cp1252", "iso8859-1": "cp1252", "iso8859-9": "cp1254",
-                     "iso8859-11": "cp874", "tis-620": "cp874", "shift_jis": "cp932",
-                     "gb2312": "gb18030", "gbk": "gb18030", "euc_kr": "cp949",
-                     "big5": "big5hkscs"}
 
 
 def _from_html(html: str, raw: RawObject, source: Source) -> Article:
@@ -368,21 +358,16 @@ def _declared_language(tree: HtmlElement) -> str | None:
 def _decode_declared(data: bytes) -> str | None:
     """Text in the charset an HTML page declares in its first bytes (`<meta charset>`,
     http-equiv Content-Type, an XML declaration), read as browsers read it (ISO-8859-1 as
-    windows-1252, Shift_JIS as cp932...); None without a usable declaration or when the bytes
-    are not in that charset."""
-    head = data[:CHARSET_SCAN_BYTES]
-    match = META_CHARSET.search(head) or XML_ENCODING.match(head)
-    if match is None:
-        return None
-    label = match[1].decode("ascii").lower()
-    try:
-        codec = codecs.lookup(CHARSET_ALIASES.get(label, label)).name
-    except LookupError:
-        return None
-    if codec.startswith(("utf-16", "utf-32")):  # bytes without a BOM are not UTF-16
+    windows-1252, Shift_JIS as cp932...: w3lib's WHATWG mapping); None without a usable
+    declaration or when the bytes are not in that charset."""
+    from w3lib.encoding import html_body_declared_encoding, resolve_encoding
+
+    declared = html_body_declared_encoding(data)
+    codec = resolve_encoding(declared) if declared else None
+    if codec is None or codec.startswith(("utf-16", "utf-32")):  # no BOM: not UTF-16
         return None
     try:
-        return data.decode(CHARSET_SUPERSETS.get(codec, codec))
+        return data.decode(codec)
     except UnicodeDecodeError:
         return None
 

@@ -101,9 +101,12 @@ class SourceRoute(Strict):
                                         "summariser (e.g. an mT5 fine-tuned on XL-Sum)")
 
     @model_validator(mode="after")
-    def _summarise_has_summarizer(self) -> SourceRoute:
+    def _summarizer_if_summarise(self) -> SourceRoute:
         if self.route == "summarise" and self.summarizer is None:
             raise ValueError("route 'summarise' needs a summarizer")
+        if self.route == "pivot" and self.summarizer is not None:
+            raise ValueError("route 'pivot' summarises in English with models.summarizer; "
+                             "a summarizer here needs route 'summarise'")
         return self
 
     def for_language(self, src: str) -> SourceRoute:
@@ -122,7 +125,16 @@ class SourcesConfig(Strict):
         default_factory=dict, description="per source language (ISO 639-1), and 'default' for "
         "any other; a language with neither fails with the key that would add it")
     min_confidence: float = Field(0.5, ge=0, le=1, description="a detected language less "
-                                  "certain than this is a warning in the brief")
+                                  "certain than this is a warning in the brief (and a declared "
+                                  "language wins)")
+
+    @field_validator("routes")
+    @classmethod
+    def _route_languages(cls, value: dict[str, SourceRoute]) -> dict[str, SourceRoute]:
+        language_codes([lang for lang in value if lang != "default"])
+        if "en" in value:
+            raise ValueError("English is summarised directly by models.summarizer; no route")
+        return value
 
     def route(self, src: str) -> SourceRoute | None:
         """The route for articles in `src`, with {src} filled in; None when none is set."""
@@ -138,6 +150,12 @@ class GlossaryConfig(Strict):
     fixed: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="target language → {English term: its fixed "
         "translation}")
+
+    @field_validator("fixed")
+    @classmethod
+    def _fixed_languages(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        language_codes(list(value))
+        return value
 
 
 class TranslationGeneration(Strict):

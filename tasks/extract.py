@@ -8,7 +8,7 @@ from typing import Any
 
 from tasks.articles import RawObject, parse_object
 from tasks.config import LimitsConfig
-from tasks.pipeline import describe
+from tasks.language import describe
 from tasks.records import Article
 
 

@@ -17,7 +17,9 @@ Decisions:
 
 - Matching is case-sensitive and whole-word: a term matches only where no letter, digit or
   underscore touches it, so "KCNA" is masked in "KCNA's", "pro-KCNA" and "(KCNA)" but not in
-  "XKCNA" or "KCNAs". Whitespace inside a term matches any run of whitespace.
+  "XKCNA" or "KCNAs". Chinese, Japanese and Thai characters do not count (those scripts put
+  no spaces between words): "金正恩说" holds "金正恩". Whitespace inside a term matches any
+  run of whitespace.
 - Overlapping terms: leftmost-longest wins, in one pass of one compiled alternation (longest
   terms first), so a placeholder never lands inside another.
 - Every occurrence gets its own placeholder, numbered from 1 in order of appearance.
@@ -36,7 +38,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import count, product
 
+from tasks.text import UNSPACED_SCRIPTS
+
 _FIRST_MARKERS = ("ZQ", "QZ", "XQ", "QX", "ZX", "XZ")
+# A letter or digit of a script that puts spaces between words: a term must not touch one. In
+# Chinese, Japanese and Thai, words touch without spaces, so their characters are no bound.
+_SPACED_WORD = rf"(?:(?![{UNSPACED_SCRIPTS}])\w)"
 _MAX_DIGITS = 9  # a longer number is no placeholder of ours (and int() of it stays cheap)
 
 
@@ -145,7 +152,7 @@ def _matcher(terms: Iterable[str]) -> re.Pattern[str] | None:
     if not unique:
         return None
     alternation = "|".join(r"\s+".join(map(re.escape, term.split())) for term in unique)
-    return re.compile(rf"(?<!\w)(?:{alternation})(?!\w)")
+    return re.compile(rf"(?<!{_SPACED_WORD})(?:{alternation})(?!{_SPACED_WORD})")
 
 
 def _markers() -> Iterator[str]:

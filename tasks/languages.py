@@ -37,8 +37,9 @@ TARGETS: dict[str, TargetLanguage] = {t.code: t for t in (
                    "zho_Hans"),
 )}
 SUPPORTED_LANGUAGES = tuple(TARGETS)  # offered in the UI's run form
-# English: the pivot's target, and the language the default summariser reads.
-ENGLISH = TargetLanguage("en", "English", (">>eng<<", ">>en<<"), "eng_Latn")
+# English: the language the summariser reads, and so the target of every route's translator.
+ENGLISH = "en"
+ENGLISH_TARGET = TargetLanguage(ENGLISH, "English", (">>eng<<", ">>en<<"), "eng_Latn")
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def target_tokens(lang: str, vocabulary: set[str] | dict[str, Any], model_id: st
                 raise NoTargetToken(f"translator {model_id!r}: the configured target token "
                                     f"{token!r} is not in its vocabulary")
         return TargetTokens(input_prefix, forced_bos_token)
-    target = ENGLISH if lang == "en" else TARGETS.get(lang)
+    target = ENGLISH_TARGET if lang == ENGLISH else TARGETS.get(lang)
     multi_target = any(t.startswith(">>") and t.endswith("<<") for t in vocabulary)
     if target is not None:
         for code in (target.nllb, target.m2m100):

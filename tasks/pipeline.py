@@ -7,7 +7,6 @@ are raised instead, for the caller's retries.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -17,19 +16,26 @@ from typing import Any
 
 from tasks.articles import ParseError, RawObject, article_id_for, check_size, parse_object
 from tasks.config import BriefsConfig
-from tasks.language import detect_language
+from tasks.language import describe
+from tasks.languages import ENGLISH
 from tasks.models import LoadedModel
 from tasks.records import Article, Brief, Failure
 from tasks.render import brief_document, source_record, step_runs, to_json_bytes
-from tasks.routes import RouteSteps, RouteUnavailable, route_steps
+from tasks.routes import (
+    EnglishInput,
+    RouteSteps,
+    RouteUnavailable,
+    pivot_to_english,
+    route_steps,
+    summarise_in_source,
+)
 from tasks.step_models import StepModel, step_model, version_of
 from tasks.storage import ObjectInfo, StorageError, Store, object_uri
 from tasks.summarise import summarise_texts
-from tasks.text import split_sentences
-from tasks.translate import Translation, translate_texts
+from tasks.timing import time_shares
+from tasks.translate import translate_texts
 
 log = logging.getLogger(__name__)
-SUMMARY_LANGUAGES = ("en",)  # languages the configured summariser reads
 DERIVED_TITLE_CHARS = 120
 
 
@@ -38,7 +44,7 @@ def load_all_models(config: BriefsConfig) -> dict[str, LoadedModel]:
     fails the run up front. Route models load when an article in their language comes."""
     loaded = {"summarizer": step_model(config).loaded}
     for lang in config.languages:
-        if lang not in SUMMARY_LANGUAGES:
+        if lang != ENGLISH:
             loaded[f"translator_{lang}"] = step_model(config, lang).loaded
     return loaded
 
@@ -68,54 +74,20 @@ def read_articles(store: Store, objects: list[ObjectInfo], config: BriefsConfig
     return results
 
 
-def describe(article: Article, min_confidence: float) -> None:
-    """Detect the article's language (a warning when unsure), and give it a title if it
-    has none."""
-    detected = detect_language(article.text)
-    article.language, article.language_confidence = detected.language, detected.confidence
-    if detected.language and detected.confidence < min_confidence:
-        article.warnings.append(
-            f"the language detector is unsure: {detected.language!r} with confidence "
-            f"{detected.confidence:.2f}, below sources.min_confidence ({min_confidence})")
-    if article.declared_language and article.language and (
-            article.declared_language.lower()[:2] != article.language):
-        article.warnings.append(f"declared language {article.declared_language!r} but the text "
-                                f"reads as {article.language!r}; using {article.language!r}")
-    if not article.title:
-        first = split_sentences(article.text, article.language or "en")[:1] or [article.text]
-        title = first[0]
-        if len(title) > DERIVED_TITLE_CHARS:
-            title = title[:DERIVED_TITLE_CHARS].rsplit(" ", 1)[0] + "…"
-        article.title = title
-        article.warnings.append("the source has no title; its first sentence is used")
-
-
-@dataclass
-class EnglishInput:
-    """An article as the summariser reads it: in English, from the source or via a route."""
-
-    article: Article
-    text: str
-    title: str
-    route: RouteSteps | None = None
-    timings_ms: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
 def summarise_articles(articles: list[Article], config: BriefsConfig) -> list[Brief | Failure]:
     """Summarise a batch: English articles directly, the others by their language's route."""
     results: list[Brief | Failure] = []
     inputs = [EnglishInput(a, a.text, a.title) for a in articles
-              if a.language in SUMMARY_LANGUAGES]
+              if a.language == ENGLISH]
     by_language: dict[str | None, list[Article]] = {}
     for article in articles:
-        if article.language not in SUMMARY_LANGUAGES:
+        if article.language != ENGLISH:
             by_language.setdefault(article.language, []).append(article)
     for lang, group in by_language.items():
         try:
             steps = route_steps(config, lang)
         except RouteUnavailable as exc:
-            results.extend(_failed(article, str(exc)) for article in group)
+            results.extend(Failure.of(article, str(exc)) for article in group)
             continue
         if steps.name == "pivot":
             for item in pivot_to_english(steps, group, config):
@@ -133,111 +105,22 @@ def _summarise_english(inputs: list[EnglishInput], config: BriefsConfig
     started = time.perf_counter()
     summaries = summarise_texts(step.loaded, [i.text for i in inputs], step.settings,
                                 config.batching.tokens_for(step.loaded.device))
-    shares = _time_shares(started, [len(i.text) for i in inputs])
+    shares = time_shares(started, [len(i.text) for i in inputs])
     results: list[Brief | Failure] = []
     for item, summary, spent in zip(inputs, summaries, shares, strict=True):
         article = item.article
         if isinstance(summary, Exception):
-            results.append(_failed(article, f"summarisation failed: {summary}"))
+            results.append(Failure.of(article, f"summarisation failed: {summary}"))
         elif not summary.text:
-            results.append(_failed(article, "the summariser returned an empty summary"))
+            results.append(Failure.of(article, "the summariser returned an empty summary"))
         else:
-            brief = _routed_brief(item, summary.text, summary.chunks, {"summary": spent})
+            brief = item.brief(summary.text, summary.chunks, {"summarise": spent})
             brief.generation["summary"] = step.settings
             route = item.route.key_part() if item.route else None
-            brief.steps["summary"] = {"key": step.summary_key(article.text, route)}
-            _warn_if_random(brief, step.loaded)
+            brief.steps["summary"] = item.summary_step(step.summary_key(article.text, route))
+            brief.note_random_weights(step.loaded)
             results.append(brief)
     return results
-
-
-def _routed_brief(item: EnglishInput, summary: str, chunks: int,
-                  timings: dict[str, int]) -> Brief:
-    """A brief with its English summary and title, the original title, and its route."""
-    article = item.article
-    brief = Brief(article, summary, chunks, warnings=[*article.warnings, *item.warnings])
-    brief.summaries["en"] = summary
-    brief.titles["en"] = item.title
-    brief.titles[article.language or "und"] = article.title
-    brief.timings_ms.update(parse=article.parse_ms, **item.timings_ms, **timings)
-    if item.route is None:
-        brief.route = {"name": "direct", "source_language": article.language,
-                       "language_confidence": article.language_confidence}
-    else:
-        brief.route = item.route.record(article.language_confidence)
-        brief.models.update(item.route.models())
-        brief.generation[f"pivot_{item.route.language}"] = item.route.translator.settings
-        _warn_if_random(brief, item.route.translator.loaded)
-    return brief
-
-
-def pivot_to_english(steps: RouteSteps, articles: list[Article], config: BriefsConfig
-                     ) -> list[EnglishInput | Failure]:
-    """Translate articles (text and title) into English with the route's translator."""
-    step = steps.translator
-    started = time.perf_counter()
-    texts = [a.text for a in articles] + [a.title for a in articles]
-    outputs = translate_texts(step.loaded, texts, step.settings,
-                              config.batching.tokens_for(step.loaded.device),
-                              steps.language, "en", step.glossary)
-    shares = _time_shares(started, [len(a.text) for a in articles])
-    results: list[EnglishInput | Failure] = []
-    for position, article in enumerate(articles):
-        text, title = outputs[position], outputs[len(articles) + position]
-        if isinstance(text, Exception) or isinstance(title, Exception) or not text.text:
-            problem = text if isinstance(text, Exception) else title
-            results.append(_failed(article, f"translation from {steps.language!r} into "
-                                            f"English failed: {problem or 'empty output'}"))
-            continue
-        item = EnglishInput(article, text.text, title.text, steps,
-                            {f"pivot_{steps.language}": shares[position]})
-        item.warnings.extend(_lost_terms(text, title, "en"))
-        results.append(item)
-    return results
-
-
-def summarise_in_source(steps: RouteSteps, articles: list[Article], config: BriefsConfig
-                        ) -> list[Brief | Failure]:
-    """Summarise articles in their own language with the route's multilingual summariser,
-    then translate the summary and title into English."""
-    summarizer, lang = steps.summarizer, steps.language
-    assert summarizer is not None  # route "summarise" has one (config checks it)
-    started = time.perf_counter()
-    summaries = summarise_texts(summarizer.loaded, [a.text for a in articles],
-                                summarizer.settings,
-                                config.batching.tokens_for(summarizer.loaded.device), lang)
-    shares = _time_shares(started, [len(a.text) for a in articles])
-    done = [(a, s, t) for a, s, t in zip(articles, summaries, shares, strict=True)
-            if not isinstance(s, Exception) and s.text]
-    results: list[Brief | Failure] = [
-        _failed(a, f"summarisation failed: {s}" if isinstance(s, Exception)
-                else "the summariser returned an empty summary")
-        for a, s in zip(articles, summaries, strict=True)
-        if isinstance(s, Exception) or not s.text]
-    english = pivot_to_english(steps, [_summary_as_article(a, s.text) for a, s, _ in done],
-                               config)
-    for (article, summary, spent), item in zip(done, english, strict=True):
-        if isinstance(item, Failure):
-            results.append(_failed(article, item.reason))
-            continue
-        item.article = article
-        brief = _routed_brief(item, item.text, summary.chunks, {"summarise": spent})
-        brief.summaries[lang] = summary.text
-        brief.generation["summary"] = summarizer.settings
-        brief.steps["summary"] = {"key": summarizer.summary_key(article.text, steps.key_part())}
-        _warn_if_random(brief, summarizer.loaded)
-        results.append(brief)
-    return results
-
-
-def _summary_as_article(article: Article, summary: str) -> Article:
-    """The article with its summary as its text: what the route translates into English."""
-    return dataclasses.replace(article, text=summary, warnings=[])
-
-
-def _lost_terms(text: Translation, title: Translation, lang: str) -> list[str]:
-    return [f"glossary: {term!r} did not come through the translation into {lang!r}"
-            for term in dict.fromkeys([*text.lost_terms, *title.lost_terms])]
 
 
 def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | Failure]:
@@ -250,26 +133,27 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
             continue
         step = step_model(config, lang)
         started = time.perf_counter()
-        texts = [b.summary for b in todo] + [b.titles["en"] for b in todo]
+        texts = [b.summary for b in todo] + [b.titles[ENGLISH] for b in todo]
         outputs = translate_texts(step.loaded, texts, step.settings,
                                   config.batching.tokens_for(step.loaded.device),
-                                  "en", lang, step.glossary)
-        shares = _time_shares(started, [len(t) for t in texts[:len(todo)]])
+                                  ENGLISH, lang, step.glossary)
+        shares = time_shares(started, [len(t) for t in texts[:len(todo)]])
         for position, brief in enumerate(todo):
             summary, title = outputs[position], outputs[len(todo) + position]
             problem = next((o for o in (summary, title) if isinstance(o, Exception)), None)
             if problem is not None or not summary.text:
-                failed[brief.article_id] = _failed(
+                failed[brief.article_id] = Failure.of(
                     brief.article, f"translation to {lang!r} failed: {problem or 'empty output'}")
                 continue
             brief.summaries[lang] = summary.text
             brief.titles.setdefault(lang, title.text)  # an article's own title stays
-            brief.warnings.extend(_lost_terms(summary, title, lang))
             brief.timings_ms[f"translate_{lang}"] = shares[position]
             brief.generation[f"translation_{lang}"] = step.settings
+            lost = list(dict.fromkeys([*summary.lost_terms, *title.lost_terms]))
             brief.steps.setdefault("translations", {})[lang] = {
-                "key": step.translation_key(brief.summary, brief.titles["en"])}
-            _warn_if_random(brief, step.loaded)
+                "key": step.translation_key(brief.summary, brief.titles[ENGLISH]),
+                **({"lost_terms": lost} if lost else {})}
+            brief.note_random_weights(step.loaded)
     return [failed.get(b.article_id, b) for b in briefs]
 
 
@@ -293,7 +177,7 @@ def write_briefs(store: Store, briefs: list[Brief], config: BriefsConfig,
         try:
             store.write(brief_key(brief.article_id), to_json_bytes(document), "application/json")
         except StorageError as exc:
-            results.append(_failed(brief.article, f"the brief could not be written: {exc}"))
+            results.append(Failure.of(brief.article, f"the brief could not be written: {exc}"))
             continue
         results.append(document)
     return results
@@ -343,12 +227,12 @@ def plan_reuse(store: Store, articles: list[Article], config: BriefsConfig,
     plan = ReusePlan()
     steps = {None: step_model(config)} | {lang: step_model(config, lang)
                                           for lang in config.languages
-                                          if lang not in SUMMARY_LANGUAGES}
+                                          if lang != ENGLISH}
     routes: dict[str | None, RouteSteps | None] = {}
     for article in articles:
         earlier = _earlier_brief(store, article, existing)
         route = None
-        if earlier and article.language not in SUMMARY_LANGUAGES:
+        if earlier and article.language != ENGLISH:
             if article.language not in routes:
                 try:
                     routes[article.language] = route_steps(config, article.language)
@@ -356,7 +240,7 @@ def plan_reuse(store: Store, articles: list[Article], config: BriefsConfig,
                     routes[article.language] = None
             route = routes[article.language]
         brief = (reuse_steps(article, earlier, steps, route)
-                 if earlier and (route or article.language in SUMMARY_LANGUAGES) else None)
+                 if earlier and (route or article.language == ENGLISH) else None)
         if brief is None:
             plan.to_summarise.append(article)
         elif (all(lang in brief.summaries for lang in config.languages)
@@ -401,33 +285,24 @@ def reuse_steps(article: Article, earlier: dict[str, Any], models: dict[str | No
     expected = summarizer.summary_key(article.text, route.key_part() if route else None)
     try:
         if (earlier["source_language"] != language
-                or steps.get("summary", {}).get("key") != expected):
-            return None
-        summary = earlier["summaries"]["en"]
-        brief = Brief(article, summary, earlier["chunks"], warnings=list(article.warnings))
-        brief.summaries["en"] = summary
-        brief.titles["en"] = earlier["title"]["en"] if route else article.title
-        brief.titles[language or "und"] = article.title
-        if route is not None:
-            if route.name == "summarise":
-                brief.summaries[language] = earlier["summaries"][language]
-            brief.route = route.record(article.language_confidence)
-            brief.models.update(route.models())
-            _warn_if_random(brief, route.translator.loaded)
-        else:
-            brief.route = {"name": "direct", "source_language": language,
-                           "language_confidence": article.language_confidence}
+                or steps.get("summary", {}).get("key") != expected
+                or (route and earlier["title"][language] != article.title)):
+            return None  # a routed article's English title is translated from its title
+        summary = earlier["summaries"][ENGLISH]
+        english = EnglishInput(article, article.text,
+                               earlier["title"][ENGLISH] if route else article.title, route)
+        brief = english.brief(summary, earlier["chunks"],
+                              {k: v for k, v in earlier["timings_ms"].items()
+                               if not k.startswith("translate_")})
+        if route is not None and route.name == "summarise":
+            brief.summaries[language] = earlier["summaries"][language]
         brief.generation.update({k: v for k, v in earlier["generation"].items()
                                  if not k.startswith("translation_")})
         brief.steps["summary"] = steps["summary"]
-        brief.timings_ms.update({k: v for k, v in earlier["timings_ms"].items()
-                                 if not k.startswith("translate_")})
-        brief.warnings.extend(w for w in earlier["warnings"] if w.startswith("glossary: ")
-                              and w.endswith("into 'en'") and w not in brief.warnings)
-        _warn_if_random(brief, summarizer.loaded)
+        brief.note_random_weights(summarizer.loaded)
         for lang, step in (steps.get("translations") or {}).items():
             if lang in models and step.get("key") == models[lang].translation_key(
-                    summary, brief.titles["en"]):
+                    summary, brief.titles[ENGLISH]):
                 brief.summaries[lang] = earlier["summaries"][lang]
                 brief.titles[lang] = earlier["title"][lang]
                 brief.generation[f"translation_{lang}"] = earlier["generation"][
@@ -435,7 +310,7 @@ def reuse_steps(article: Article, earlier: dict[str, Any], models: dict[str | No
                 brief.steps.setdefault("translations", {})[lang] = step
                 brief.timings_ms[f"translate_{lang}"] = earlier["timings_ms"].get(
                     f"translate_{lang}", 0)
-                _warn_if_random(brief, models[lang].loaded)
+                brief.note_random_weights(models[lang].loaded)
     except (KeyError, TypeError, AttributeError):  # an older or damaged brief: brief anew
         return None
     return brief
@@ -449,21 +324,3 @@ def model_versions(loaded: dict[str, LoadedModel]) -> dict[str, dict[str, Any]]:
 def object_failure(source: str, key: str, reason: str, status: str = "failed") -> Failure:
     """An input object (under `source`) that got no brief, and why."""
     return Failure(article_id_for(key), object_uri(source, key), reason, status)
-
-
-def _failed(article: Article, reason: str) -> Failure:
-    return Failure(article.article_id, article.source.uri, reason)
-
-
-def _warn_if_random(brief: Brief, loaded: LoadedModel) -> None:
-    """Say in the brief itself when a model's output cannot be trusted."""
-    if loaded.random_weights and not any(loaded.model_id in w for w in brief.warnings):
-        brief.warnings.append(f"{loaded.model_id} has random weights: its output is gibberish, "
-                              "for tests only")
-
-
-def _time_shares(started: float, weights: list[int]) -> list[int]:
-    """Split a batch's wall time over its articles by input size (batched work is shared)."""
-    total_ms = (time.perf_counter() - started) * 1000
-    weight_sum = sum(weights) or 1
-    return [int(total_ms * w / weight_sum) for w in weights]

@@ -45,6 +45,11 @@ class Failure:
     reason: str
     status: str = "failed"  # or "skipped"
 
+    @classmethod
+    def of(cls, article: Article, reason: str) -> Failure:
+        """The failure of one article, and why."""
+        return cls(article.article_id, article.source.uri, reason)
+
     def manifest_entry(self) -> dict[str, Any]:
         return {"article_id": self.article_id, "source": self.uri, "status": self.status,
                 "reason": self.reason}
@@ -68,3 +73,9 @@ class Brief:
     @property
     def article_id(self) -> str:
         return self.article.article_id
+
+    def note_random_weights(self, model: Any) -> None:
+        """Say in the brief itself when a model's (a `LoadedModel`) output cannot be trusted."""
+        if model.random_weights and not any(model.model_id in w for w in self.warnings):
+            self.warnings.append(f"{model.model_id} has random weights: its output is "
+                                 "gibberish, for tests only")

@@ -51,14 +51,32 @@ def brief_document(brief: Brief, config: BriefsConfig, models: dict[str, dict[st
         "summaries": brief.summaries,
         "chunks": brief.chunks,
         "truncated": False,  # inputs are chunked, never cut; an input that cannot fit fails
-        "models": {**models, **brief.models},
+        "models": models_used(brief, models),
         "generation": brief.generation,
         "steps": steps,
         "config_hash": config.config_hash(),
         "created_at": created_at,
         "timings_ms": brief.timings_ms,
-        "warnings": brief.warnings,
+        "warnings": [*brief.warnings, *glossary_warnings(steps)],
     }
+
+
+def models_used(brief: Brief, run_models: dict[str, dict[str, Any]]
+                ) -> dict[str, dict[str, Any]]:
+    """The run's models that made this brief, and its route's: a brief summarised by its
+    route's multilingual summariser does not name the English one."""
+    skip = {"summarizer"} if brief.route.get("name") == "summarise" else set()
+    return {role: model for role, model in run_models.items() if role not in skip} | brief.models
+
+
+def glossary_warnings(steps: dict[str, Any]) -> list[str]:
+    """A warning per glossary term a step lost: the pivot into English (the summary step)
+    and each translation. Kept with the steps, so a reused step keeps its warnings."""
+    lost = [("en", term) for term in steps.get("summary", {}).get("lost_terms", [])]
+    lost += [(lang, term) for lang, step in steps.get("translations", {}).items()
+             for term in step.get("lost_terms", [])]
+    return [f"glossary: {term!r} did not come through the translation into {lang!r}"
+            for lang, term in lost]
 
 
 def digest_markdown(lang: str, briefs: list[dict[str, Any]], run_id: str) -> str:

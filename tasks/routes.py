@@ -7,16 +7,25 @@ and that summary and the title are translated into English, from which the targe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from tasks.config import BriefsConfig
-from tasks.languages import NoTargetToken
+from tasks.languages import ENGLISH, NoTargetToken
 from tasks.models import ModelUnavailable
+from tasks.records import Article, Brief, Failure
 from tasks.step_models import StepModel, summarizer_step, translator_step
+from tasks.summarise import summarise_texts
+from tasks.timing import time_shares
+from tasks.translate import translate_texts
 
-ROUTE_HELP = ("pivot: a translator into English, e.g. {route: pivot, translator: {id: "
-              "'Helsinki-NLP/opus-mt-%s-en'}}; or summarise: a multilingual summariser")
+ROUTE_HELP = ("pivot: a translator into English, e.g. {route: pivot, translator: {id: ...}}; "
+              "or summarise: a multilingual summariser and a translator into English")
+# Route problems met in this process (config hash, language) → the reason: a model that
+# cannot be had is not tried again for every batch.
+_unavailable: dict[tuple[str, str | None], str] = {}
 
 
 class RouteUnavailable(RuntimeError):
@@ -30,8 +39,13 @@ class RouteSteps:
     translator: StepModel  # into English
     summarizer: StepModel | None = None  # route summarise
 
+    @property
+    def role(self) -> str:
+        """The name of the translator's role, timing and settings in a brief."""
+        return f"pivot_{self.language}"
+
     def key_part(self) -> dict[str, Any]:
-        """The route's models and settings, in the summary key of each article it takes."""
+        """The route's models, settings and glossary, in the summary key of its articles."""
         part = {"name": self.name, "translator": self.translator.route_part()}
         if self.summarizer is not None:
             part["summarizer"] = self.summarizer.route_part()
@@ -39,7 +53,7 @@ class RouteSteps:
 
     def models(self) -> dict[str, dict[str, Any]]:
         """Role → model record, as the briefs of this route record them."""
-        models = {f"pivot_{self.language}": self.translator.record}
+        models = {self.role: self.translator.record}
         if self.summarizer is not None:
             models[f"summarizer_{self.language}"] = self.summarizer.record
         return models
@@ -52,17 +66,29 @@ class RouteSteps:
 
 def route_steps(config: BriefsConfig, lang: str | None) -> RouteSteps:
     """The route for articles in `lang`, its models loaded; RouteUnavailable says why not."""
+    known = _unavailable.get((config.config_hash(), lang))
+    if known:
+        raise RouteUnavailable(known)
+    try:
+        return _load_route(config, lang)
+    except RouteUnavailable as exc:
+        _unavailable[(config.config_hash(), lang)] = str(exc)
+        raise
+
+
+def _load_route(config: BriefsConfig, lang: str | None) -> RouteSteps:
     if not lang:
         raise RouteUnavailable("the source language could not be detected, so no route "
-                               "applies (set the article's 'language' field, or add text)")
+                               "applies (declare it: a JSON 'language' field, <html lang>)")
     route = config.sources.route(lang)
     key = f"sources.routes.{lang}"
     if route is None:
-        raise RouteUnavailable(f"source language {lang!r} has no route: add {key} ("
-                               + ROUTE_HELP % lang + ")")
+        raise RouteUnavailable(f"source language {lang!r} has no route: add {key} "
+                               f"({ROUTE_HELP})")
     key = key if lang in config.sources.routes else "sources.routes.default"
     try:
-        translator = translator_step(route.translator, "en", config, f"{key}.translator")
+        translator = translator_step(route.translator, ENGLISH, config, f"{key}.translator",
+                                     source=lang)
         summarizer = (summarizer_step(route.summarizer, config)
                       if route.summarizer is not None else None)
     except (ModelUnavailable, NoTargetToken) as exc:
@@ -70,3 +96,98 @@ def route_steps(config: BriefsConfig, lang: str | None) -> RouteSteps:
                                f"cannot be used: {exc}") from exc
     return RouteSteps(route.route, lang, translator, summarizer)
 
+
+@dataclass
+class EnglishInput:
+    """An article as the summariser reads it: in English, from the source or via a route."""
+
+    article: Article
+    text: str
+    title: str
+    route: RouteSteps | None = None
+    timings_ms: dict[str, int] = field(default_factory=dict)
+    lost_terms: list[str] = field(default_factory=list)  # glossary terms the pivot lost
+
+    def brief(self, summary: str, chunks: int, timings: dict[str, int]) -> Brief:
+        """A brief with its English summary and title, the original title, and its route."""
+        article = self.article
+        brief = Brief(article, summary, chunks, warnings=list(article.warnings))
+        brief.summaries[ENGLISH] = summary
+        brief.titles[ENGLISH] = self.title
+        brief.titles[article.language or "und"] = article.title
+        brief.timings_ms.update({"parse": article.parse_ms, **self.timings_ms, **timings})
+        if self.route is None:
+            brief.route = {"name": "direct", "source_language": article.language,
+                           "language_confidence": article.language_confidence}
+        else:
+            brief.route = self.route.record(article.language_confidence)
+            brief.models.update(self.route.models())
+            brief.generation[self.route.role] = self.route.translator.settings
+            brief.note_random_weights(self.route.translator.loaded)
+        return brief
+
+    def summary_step(self, key: str) -> dict[str, Any]:
+        """The brief's `steps.summary`: its reuse key, and glossary terms the pivot lost."""
+        return {"key": key, **({"lost_terms": self.lost_terms} if self.lost_terms else {})}
+
+
+def pivot_to_english(steps: RouteSteps, articles: list[Article], config: BriefsConfig
+                     ) -> list[EnglishInput | Failure]:
+    """Translate articles (text and title) into English with the route's translator."""
+    step = steps.translator
+    started = time.perf_counter()
+    texts = [a.text for a in articles] + [a.title for a in articles]
+    outputs = translate_texts(step.loaded, texts, step.settings,
+                              config.batching.tokens_for(step.loaded.device),
+                              steps.language, ENGLISH, step.glossary)
+    shares = time_shares(started, [len(a.text) for a in articles])
+    results: list[EnglishInput | Failure] = []
+    for position, article in enumerate(articles):
+        text, title = outputs[position], outputs[len(articles) + position]
+        if isinstance(text, Exception) or isinstance(title, Exception) or not text.text:
+            problem = text if isinstance(text, Exception) else title
+            results.append(Failure.of(article, f"translation from {steps.language!r} into "
+                                               f"English failed: {problem or 'empty output'}"))
+            continue
+        lost = list(dict.fromkeys([*text.lost_terms, *title.lost_terms]))
+        results.append(EnglishInput(article, text.text, title.text, steps,
+                                    {steps.role: shares[position]}, lost))
+    return results
+
+
+def summarise_in_source(steps: RouteSteps, articles: list[Article], config: BriefsConfig
+                        ) -> list[Brief | Failure]:
+    """Summarise articles in their own language with the route's multilingual summariser,
+    then translate the summary and title into English."""
+    summarizer, lang = steps.summarizer, steps.language
+    if summarizer is None:
+        raise ValueError(f"route {steps.name!r} has no summarizer")
+    started = time.perf_counter()
+    summaries = summarise_texts(summarizer.loaded, [a.text for a in articles],
+                                summarizer.settings,
+                                config.batching.tokens_for(summarizer.loaded.device), lang)
+    shares = time_shares(started, [len(a.text) for a in articles])
+    results: list[Brief | Failure] = []
+    done = []
+    for article, summary, spent in zip(articles, summaries, shares, strict=True):
+        if isinstance(summary, Exception):
+            results.append(Failure.of(article, f"summarisation failed: {summary}"))
+        elif not summary.text:
+            results.append(Failure.of(article, "the summariser returned an empty summary"))
+        else:
+            done.append((article, summary, spent))
+    as_articles = [dataclasses.replace(a, text=s.text, warnings=[]) for a, s, _ in done]
+    for (article, summary, spent), english in zip(
+            done, pivot_to_english(steps, as_articles, config), strict=True):
+        if isinstance(english, Failure):
+            results.append(Failure.of(article, english.reason))
+            continue
+        item = dataclasses.replace(english, article=article)
+        brief = item.brief(item.text, summary.chunks, {"summarise": spent})
+        brief.summaries[lang] = summary.text
+        brief.generation["summary"] = summarizer.settings
+        brief.steps["summary"] = item.summary_step(
+            summarizer.summary_key(article.text, steps.key_part()))
+        brief.note_random_weights(summarizer.loaded)
+        results.append(brief)
+    return results

@@ -8,7 +8,7 @@ from typing import Any
 from tasks import reuse
 from tasks.config import BriefsConfig, ModelRef, TranslatorRef
 from tasks.glossary import terms_for
-from tasks.languages import target_tokens
+from tasks.languages import ENGLISH, NoTargetToken, target_tokens
 from tasks.models import LoadedModel, load_model
 
 
@@ -41,7 +41,8 @@ class StepModel:
 
     def route_part(self) -> dict[str, Any]:
         """This model in the summary key of an article that went through it."""
-        return {"model": self.version, "settings": self.settings, "engine": self.loaded.runs_on}
+        return {"model": self.version, "settings": self.settings, "engine": self.loaded.runs_on,
+                "glossary": self.glossary or None}
 
 
 def version_of(loaded: LoadedModel) -> dict[str, Any]:
@@ -55,10 +56,15 @@ def summarizer_step(ref: ModelRef, config: BriefsConfig) -> StepModel:
 
 
 def translator_step(ref: TranslatorRef, target: str, config: BriefsConfig,
-                    config_key: str) -> StepModel:
-    """A translator into `target`, its target tokens found or configured (under
+                    config_key: str, source: str = ENGLISH) -> StepModel:
+    """A translator from `source` into `target`, its target tokens found or configured (under
     `config_key`), and the glossary's terms for `target`. Raises NoTargetToken."""
     loaded = load_model(ref, config.runtime)
+    if source != ENGLISH and getattr(loaded.tokenizer, "src_lang", None):
+        raise NoTargetToken(
+            f"translator {ref.id!r} reads its source language from a token (NLLB, M2M100), "
+            f"which briefs sets only for English sources; for {source!r} use an OPUS-MT model "
+            f"into English (Helsinki-NLP/opus-mt-{source}-en or Helsinki-NLP/opus-mt-mul-en)")
     tokens = target_tokens(target, loaded.tokenizer.get_vocab(), ref.id, config_key,
                            ref.input_prefix, ref.forced_bos_token)
     settings = loaded.effective_settings(config.generation.translation.model_dump())

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import regex
+
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n|\n")
-# Scripts written without spaces between words: every character counts as a word of its own.
-_UNSPACED_SCRIPTS = (
+# Scripts written without spaces between words: every character counts as a word of its own
+# (a character class body, for regular expressions).
+UNSPACED_SCRIPTS = (
     "\u0e00-\u0e7f"  # Thai
     "\u3005\u3007"  # 々 〇
     "\u3040-\u309f"  # hiragana
@@ -19,7 +22,8 @@ _UNSPACED_SCRIPTS = (
     "\uff66-\uff9f"  # half-width katakana
     "\U00020000-\U0003134f"  # CJK extensions B-G
 )
-WORD = re.compile(rf"[{_UNSPACED_SCRIPTS}]|(?:(?![{_UNSPACED_SCRIPTS}])\w)+")
+GRAPHEME = regex.compile(r"\X")  # a user-perceived character: Thai vowel and tone marks stay
+WORD = re.compile(rf"[{UNSPACED_SCRIPTS}]|(?:(?![{UNSPACED_SCRIPTS}])\w)+")
 
 
 def words(text: str) -> list[str]:
@@ -102,8 +106,8 @@ def _split_words(
     text: str, count_tokens: Callable[[list[str]], list[int]], budget: int, joiner: str = " "
 ) -> list[str]:
     """Cut text at word boundaries (by bisection on the word count) into pieces that fit;
-    with no joiner (a language written without spaces), between characters."""
-    words = text.split() if joiner else list(text)
+    with no joiner (a language written without spaces), between characters (graphemes)."""
+    words = text.split() if joiner else GRAPHEME.findall(text)  # a letter with its marks
     if len(words) <= 1:
         raise ValueError(f"a single word of {count_tokens([text])[0]} tokens exceeds {budget}")
     pieces = []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tasks.generate import generate_texts
-from tasks.glossary import mask, unmask
+from tasks.glossary import mask, missing_terms, unmask
 from tasks.models import LoadedModel
 from tasks.text import join_sentences, pack_chunks, split_sentences
 
@@ -62,5 +62,7 @@ def translate_texts(
     for index, parts in joined.items():
         if not isinstance(results[index], Exception):
             restored = unmask(join_sentences(parts, target_language), masked[index])
-            results[index] = Translation(restored.text, restored.lost)
+            # Checked again on the output: a term must be there as often as in the input.
+            lost = [*restored.lost, *missing_terms(restored.text, glossary or {}, texts[index])]
+            results[index] = Translation(restored.text, list(dict.fromkeys(lost)))
     return results

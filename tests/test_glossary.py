@@ -200,3 +200,13 @@ def test_missing_terms_counts_overlapping_terms_leftmost_longest():
     # "Kim" inside "Kim Jong-un" is not a second "Kim".
     assert missing_terms("Kim Jong-un sprach.", terms, "Kim Jong-un met Kim.") == ["Kim"]
     assert missing_terms("Kim Jong-un traf Kim.", terms, "Kim Jong-un met Kim.") == []
+
+
+def test_terms_in_chinese_text_are_matched_without_spaces_around_them():
+    terms = {"金正恩": "Kim Jong-un", "KCNA": "KCNA"}
+    masked = mask("朝鲜领导人金正恩说，KCNA报道。", terms)
+    assert masked.text == "朝鲜领导人ZQ1Z说，ZQ2Z报道。"
+    assert unmask("Leader ZQ1Z said ZQ2Z reported.", masked).text == (
+        "Leader Kim Jong-un said KCNA reported.")
+    assert missing_terms("朝中社KCNA称欧盟", {"KCNA": "KCNA", "European Union": "欧盟"},
+                         "KCNA said the European Union") == []

@@ -8,6 +8,7 @@ goes and what is recorded, never what a translation says.
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +16,19 @@ import pytest
 
 from tasks.articles import RawObject, parse_object
 from tasks.config import BriefsConfig, load_config
+from tasks.language import describe
 from tasks.languages import SUPPORTED_LANGUAGES, TARGETS, NoTargetToken, target_tokens
 from tasks.models import load_model
 from tasks.pipeline import (
-    describe,
+    load_all_models,
+    model_versions,
     plan_reuse,
     summarise_articles,
     translate_briefs,
     write_briefs,
 )
 from tasks.records import Article, Brief, Failure, Source
+from tasks.render import brief_document
 from tasks.step_models import StepModel, translator_step
 from tasks.storage import open_store
 from tasks.text import pack_chunks, split_sentences
@@ -110,14 +114,16 @@ def test_plain_text_and_json_articles_go_by_their_route_or_fail_naming_the_langu
     assert "source language 'pt' has no route: add sources.routes.pt" in failure.reason
 
 
+SPANISH = ("El Gobierno aprobó el martes un nuevo plan de vivienda para las grandes "
+           "ciudades. La oposición criticó la medida y pidió más ayudas para los jóvenes. "
+           "El ministro dijo que los precios bajarán el próximo año.")
+
+
 def test_a_multilingual_summariser_summarises_in_the_source_language_and_both_are_kept():
-    spanish = ("El Gobierno aprobó el martes un nuevo plan de vivienda para las grandes "
-               "ciudades. La oposición criticó la medida y pidió más ayudas para los jóvenes. "
-               "El ministro dijo que los precios bajarán el próximo año.")
     config = config_with(languages=["de", "es"], sources={"routes": {"es": {
         "route": "summarise", "summarizer": {"id": "briefs-tiny/bart-random-weights"},
         "translator": {"id": "briefs-tiny/marian-es-en-random-weights"}}}})
-    item = article("spanish", spanish, "Plan de vivienda")
+    item = article("spanish", SPANISH, "Plan de vivienda")
 
     brief = brief_all([item], config)[item.article_id]
 
@@ -143,29 +149,82 @@ def test_a_route_whose_model_cannot_be_loaded_fails_its_articles_naming_the_key(
     assert "no-such-model" in failure.reason
 
 
-def test_an_unchanged_pivot_article_is_reused_and_a_changed_route_briefs_it_again(tmp_path):
-    config = config_with(languages=["de"])
-    item = article("german", "Der Bundestag hat am Donnerstag ein neues Gesetz beschlossen. "
-                   "Die Opposition kritisierte den Entwurf scharf.", "Neues Gesetz")
+GERMAN = ("Der Bundestag hat am Donnerstag ein neues Gesetz beschlossen. Die Opposition "
+          "kritisierte den Entwurf scharf.")
+
+
+def written_night(tmp_path: Path, config: BriefsConfig, item: Article):
+    """The article briefed and written; the store, the keys a re-run finds, the brief."""
     store = open_store(str(tmp_path))
     [brief] = brief_all([item], config).values()
-    [document] = write_briefs(store, [brief], config, {}, "run-1")
-    existing = {f"briefs/{item.article_id}.json"}
+    assert isinstance(brief, Brief), brief
+    run_models = model_versions(load_all_models(config))
+    [document] = write_briefs(store, [brief], config, run_models, "run-1")
+    return store, {f"briefs/{item.article_id}.json"}, document
+
+
+def test_an_unchanged_pivot_article_is_reused_whole(tmp_path):
+    config = config_with(languages=["de"])
+    item = article("german", GERMAN, "Neues Gesetz")
+    store, existing, document = written_night(tmp_path, config, item)
 
     plan = plan_reuse(store, [item], config, existing)
-    assert [d["article_id"] for d in plan.unchanged] == [item.article_id]
 
-    other_pivot = config_with(languages=["de"], sources={"routes": {"de": {
-        "translator": {"id": "briefs-tiny/marian-de-en-random-weights"},
-    }}}, generation={"summary": {"num_beams": 1}, "translation": {"num_beams": 1}})
-    assert plan_reuse(store, [item], other_pivot, existing).to_summarise == [item]
+    assert plan.unchanged == [document]
     assert document["route"]["name"] == "pivot" and "pivot_de" in document["models"]
 
 
-def test_an_unsure_language_detection_is_a_warning():
+@pytest.mark.parametrize("change", ["route model", "pivot glossary", "title"])
+def test_a_pivot_article_is_briefed_again_when_its_route_or_title_changes(tmp_path, change):
+    config = config_with(languages=["de"])
+    item = article("german", GERMAN, "Neues Gesetz")
+    store, existing, _ = written_night(tmp_path, config, item)
+    if change == "route model":  # another translator for German, nothing else changed
+        config = config_with(languages=["de"], sources={"routes": {"de": {
+            "translator": {"id": "briefs-tiny/marian-nl-en-random-weights"}}}})
+    elif change == "pivot glossary":
+        config = config_with(languages=["de"], glossary={"keep": ["Bundestag"]})
+    else:
+        item = article("german", GERMAN, "Ganz anderer Titel")
+
+    plan = plan_reuse(store, [item], config, existing)
+
+    assert plan.to_summarise == [item] and not plan.unchanged and not plan.partial
+
+
+def test_a_summarise_route_brief_is_reused_with_its_source_summary(tmp_path):
+    config = config_with(languages=["de"], sources={"routes": {"es": {
+        "route": "summarise", "summarizer": {"id": "briefs-tiny/bart-random-weights"},
+        "translator": {"id": "briefs-tiny/marian-es-en-random-weights"}}}})
+    item = article("spanish", SPANISH, "Plan de vivienda")
+    store, existing, document = written_night(tmp_path, config, item)
+    # every model that made it, and not the English summariser, which made nothing
+    assert set(document["models"]) == {"summarizer_es", "pivot_es", "translator_de"}
+
+    wider = config_with(languages=["de", "fr"], sources=config.sources.model_dump())
+    [partial] = plan_reuse(store, [item], wider, existing).partial
+
+    assert partial.summaries == {k: document["summaries"][k] for k in ("es", "en", "de")}
+    assert partial.route["name"] == "summarise"
+
+
+def test_an_unsure_language_detection_is_a_warning_and_a_declared_language_wins_then():
     item = article("names", "Paris Berlin Madrid")
     assert item.language_confidence < 0.5
     assert any("language detector is unsure" in w for w in item.warnings), item.warnings
+
+    declared = Article("names", Source("file:///n", "n", "json", "sha"), "", "Paris Berlin Madrid",
+                       declared_language="spa")
+    describe(declared, 0.5)
+    assert declared.language == "es"
+    assert declared.warnings[0].endswith("using the declared language 'es'")
+
+    sure = Article("german", Source("file:///g", "g", "json", "sha"), "", GERMAN,
+                   declared_language="en-GB")
+    describe(sure, 0.5)
+    assert sure.language == "de"
+    assert sure.warnings == ["declared language 'en-GB' but the text reads as 'de'; using it",
+                             "the source has no title; its first sentence is used"]
 
 
 # Target tokens ----------------------------------------------------------------------------------
@@ -240,9 +299,25 @@ def test_nllb_generates_the_languages_code_as_its_first_token(lang, engine, monk
         assert [r.hypotheses[0][0] for r in [p.result() for p in returned]] == [code]
 
 
+def test_the_nllb_codes_are_those_of_the_real_nllb_tokenizer():
+    folder = corpus_or_skip() / "tokenizers" / "nllb-200-distilled-600M"
+    codes = json.loads((folder / "special_tokens_map.json").read_text())[
+        "additional_special_tokens"]
+    assert {t.nllb for t in TARGETS.values()} | {"eng_Latn"} <= set(codes)
+
+
+def test_older_multi_target_models_get_their_two_letter_token():
+    romance = {"▁la": 5, ">>fr<<": 1, ">>es<<": 2, ">>it<<": 3, ">>pt<<": 4}  # opus-mt-en-ROMANCE
+    assert target_tokens("fr", romance, "opus-mt-en-ROMANCE", "k").input_prefix == ">>fr<<"
+    assert target_tokens("zh", {">>zho_Hans<<": 1}, "m", "k").input_prefix == ">>zho_Hans<<"
+
+
 def test_single_target_models_need_no_token_and_unknown_tokens_are_refused():
     vocab = {"▁the": 1, "</s>": 0}
     assert target_tokens("de", vocab, "opus-mt-en-de", "models.translators.de").as_settings() == {}
+    m2m100 = {**vocab, "__de__": 3, "__zh__": 4}
+    assert target_tokens("zh", m2m100, "m2m100_418M", "models.translators.zh").as_settings() == {
+        "forced_bos_token": "__zh__"}
     multi = {**vocab, ">>fra<<": 2}
     with pytest.raises(NoTargetToken, match=r"set models.translators.de.input_prefix"):
         target_tokens("de", multi, "opus-mt-en-mul", "models.translators.de")
@@ -274,7 +349,67 @@ def test_a_long_chinese_article_is_chunked_within_the_window_and_nothing_is_lost
     assert "".join("".join(chunks).split()) == "".join(text.split())
 
 
+def test_a_long_chinese_article_is_translated_in_chunks_that_fit_the_window(monkeypatch):
+    page = corpus_or_skip() / NONENGLISH / "chinese_article.html"
+    [item] = parse_object(RawObject(page.name, page.as_uri(), page.read_bytes()),
+                          load_config("tiny").limits)
+    route = load_config("tiny").sources.route("zh")
+    translator = load_model(route.translator)
+    recorder = Recorder(translator.engine.translator)
+    monkeypatch.setattr(translator.engine, "translator", recorder)
+
+    [result] = translate_texts(translator, [item.text], GREEDY, 4096, "zh", "en")
+
+    inputs = [source for received, _ in recorder.calls for source in received["sources"]]
+    assert len(inputs) > 3 and all(len(tokens) <= translator.max_input_tokens
+                                   for tokens in inputs)
+    def squeezed(text: str) -> str:  # as the tokenizer reads it (NFKC: （ → (), no spaces
+        return "".join(unicodedata.normalize("NFKC", text).split())
+
+    chunks = [squeezed(translator.tokenizer.convert_tokens_to_string(t).replace("</s>", ""))
+              for t in inputs]  # sent longest first, not in the text's order
+    whole = squeezed(item.text)
+    assert all(chunk in whole for chunk in chunks)  # each a piece of the text, uncut
+    assert sum(map(len, chunks)) == len(whole)  # and together all of it
+    assert result.text
+
+
+def test_nllb_as_a_pivot_is_refused_naming_what_to_use():
+    config = config_with(languages=["de"], sources={"routes": {"default": {
+        "translator": {"id": NLLB}}}})
+    failure = brief_all([article("german", GERMAN)], config)["german"]
+    assert isinstance(failure, Failure)
+    assert "reads its source language from a token (NLLB, M2M100)" in failure.reason
+    assert "Helsinki-NLP/opus-mt-de-en" in failure.reason
+
+
 # Glossary ----------------------------------------------------------------------------------------
+
+def test_glossary_terms_come_back_from_a_real_generate_that_copies_the_placeholders(
+        monkeypatch):
+    """A real model call whose output starts with the masked input (forced as the target
+    prefix, as a trained model copies placeholders): every term comes back in place."""
+    config = config_with(languages=["de"], glossary={"keep": ["KCNA", "Kim", "Kim Jong-un"]})
+    step = translator_step(config.models.translator("de"), "de", config, "models.translators")
+    real = step.loaded.engine.translator
+
+    class CopyingTranslator(Recorder):
+        def translate_batch(self, sources: Any, **kwargs: Any) -> Any:
+            kwargs["target_prefix"] = [list(s[:-1]) for s in sources]  # the input, no </s>
+            return super().translate_batch(sources, **kwargs)
+
+    recorder = CopyingTranslator(real)
+    monkeypatch.setattr(step.loaded.engine, "translator", recorder)
+    text = "KCNA said Kim Jong-un met Kim and KCNA"  # start, end, repeated, overlapping
+
+    [result] = translate_texts(step.loaded, [text], {**step.settings, "num_beams": 1,
+                                                    "max_new_tokens": 80}, 4096, "en", "de",
+                               step.glossary)
+
+    seen = step.loaded.tokenizer.convert_tokens_to_string(recorder.calls[0][0]["sources"][0])
+    assert seen == "ZQ1Z said ZQ2Z met ZQ3Z and ZQ4Z</s>"
+    assert result.text.startswith(text) and result.lost_terms == []
+
 
 def test_glossary_terms_are_masked_before_generate_and_lost_ones_are_warnings(monkeypatch):
     config = config_with(languages=["de"], glossary={"keep": ["KCNA", "Kim Jong-un"]})
@@ -293,19 +428,22 @@ def test_glossary_terms_are_masked_before_generate_and_lost_ones_are_warnings(mo
     assert lost == {t for t in ("KCNA", "Kim Jong-un") if t not in result.text}
 
 
-def test_a_glossary_term_lost_in_translation_is_a_warning_in_the_brief():
+def test_a_glossary_term_lost_in_translation_is_a_warning_that_a_reused_brief_keeps(tmp_path):
     config = config_with(languages=["de"], glossary={"keep": ["KCNA"]})
     item = article("english", "KCNA said on Tuesday that the country would test a new "
-                   "rocket. KCNA gave no date for the launch.", "Rocket test")
-    summary = "KCNA said the country would test a new rocket."  # the step under test is
-    brief = Brief(item, summary, 1, summaries={"en": summary}, titles={"en": item.title})
+                   "rocket. KCNA gave no date for the launch.", "KCNA reports a rocket test")
+    store, existing, document = written_night(tmp_path, config, item)
 
-    [translated] = translate_briefs([brief], config)
+    # Random weights never copy the title's placeholder through: the term is lost.
+    assert "KCNA" not in document["title"]["de"]
+    assert document["steps"]["translations"]["de"]["lost_terms"] == ["KCNA"]
+    warning = "glossary: 'KCNA' did not come through the translation into 'de'"
+    assert warning in document["warnings"]
 
-    warnings = [w for w in translated.warnings if w.startswith("glossary: ")]
-    came_through = "KCNA" in translated.summaries["de"]
-    assert warnings == ([] if came_through else
-                        ["glossary: 'KCNA' did not come through the translation into 'de'"])
+    wider = config_with(languages=["de", "fr"], glossary={"keep": ["KCNA"]})
+    [partial] = plan_reuse(store, [item], wider, existing).partial
+    assert "de" in partial.steps["translations"]  # the translation into German is reused
+    assert warning in brief_document(partial, wider, {}, "run-2")["warnings"]
 
 
 def test_briefs_extract_prints_what_the_pipeline_sees(tmp_path):
