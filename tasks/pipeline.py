@@ -36,7 +36,6 @@ from tasks.timing import time_shares
 from tasks.translate import translate_texts
 
 log = logging.getLogger(__name__)
-DERIVED_TITLE_CHARS = 120
 
 
 def load_all_models(config: BriefsConfig) -> dict[str, LoadedModel]:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tasks.config import BriefsConfig
+from tasks.languages import ENGLISH
 from tasks.records import Article, Brief, Failure
 
 
@@ -72,7 +73,7 @@ def models_used(brief: Brief, run_models: dict[str, dict[str, Any]]
 def glossary_warnings(steps: dict[str, Any]) -> list[str]:
     """A warning per glossary term a step lost: the pivot into English (the summary step)
     and each translation. Kept with the steps, so a reused step keeps its warnings."""
-    lost = [("en", term) for term in steps.get("summary", {}).get("lost_terms", [])]
+    lost = [(ENGLISH, term) for term in steps.get("summary", {}).get("lost_terms", [])]
     lost += [(lang, term) for lang, step in steps.get("translations", {}).items()
              for term in step.get("lost_terms", [])]
     return [f"glossary: {term!r} did not come through the translation into {lang!r}"
