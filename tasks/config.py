@@ -280,6 +280,37 @@ class ScheduleConfig(Strict):
         return value
 
 
+class GuardsConfig(Strict):
+    """Output guards (tasks/guards.py): each finding is a warning in the brief, by code."""
+
+    fail_on: list[str] = Field(default_factory=list, description="warning codes that fail the "
+                               "article instead (see tasks/notices.py), e.g. [empty_output, "
+                               "repetition]")
+
+    @field_validator("fail_on")
+    @classmethod
+    def _known_codes(cls, value: list[str]) -> list[str]:
+        from tasks.notices import CODES
+
+        if unknown := sorted(set(value) - set(CODES)):
+            raise ValueError(f"unknown warning codes {unknown}; known: {', '.join(CODES)}")
+        return value
+
+
+class DeliveryConfig(Strict):
+    """After a night's run, a short message per language through Prefect notification blocks."""
+
+    notification_blocks: list[str] = Field(
+        default_factory=list, description="'<block-type>/<name>' of Prefect notification "
+        "blocks (email-server-credentials for SMTP e-mail, slack-webhook, apprise, "
+        "custom-webhook...); empty: no delivery")
+    link_expiry_seconds: int = Field(7 * 24 * 3600, ge=60, description="lifetime of the "
+                                     "presigned S3 link to each digest")
+    retries: int = Field(3, ge=0, description="a failed delivery is tried again this many "
+                         "times, then recorded in the manifest; it never fails the briefs")
+    retry_delay_seconds: float = Field(10, ge=0)
+
+
 class BriefsConfig(BaseSettings):
     """Everything a run depends on; its hash goes into every brief."""
 
@@ -300,6 +331,8 @@ class BriefsConfig(BaseSettings):
     scale: ScaleConfig = ScaleConfig()
     sources: SourcesConfig = SourcesConfig()
     glossary: GlossaryConfig = GlossaryConfig()
+    guards: GuardsConfig = GuardsConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -324,7 +357,8 @@ class BriefsConfig(BaseSettings):
     def config_hash(self) -> str:
         """Stable hash of the effective configuration, but for `scale` (how a run is spread
         over workers changes no brief)."""
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"scale"}), sort_keys=True)
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"scale", "delivery"}),
+                               sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

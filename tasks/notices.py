@@ -1,0 +1,48 @@
+"""Warnings on a brief: a code that people, the manifest and the summary artifact count by,
+and a detail that says what was seen. `guards.fail_on` turns chosen codes into failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+CODES: dict[str, str] = {
+    # what the input or the run itself says
+    "random_weights": "a model has random weights: its output is gibberish (tests only)",
+    "no_title": "the source has no title; its first sentence is used",
+    "language_unsure": "the language detector is unsure of the source language",
+    "language_mismatch": "the declared language differs from the detected one",
+    "glossary_lost": "a glossary term did not come through a translation",
+    # output guards (tasks/guards.py): they read a finished brief and never change it
+    "empty_output": "a summary or translation is empty or only whitespace",
+    "repetition": "a summary or translation repeats an n-gram in a loop",
+    "longer_than_input": "a summary is longer than the article it summarises",
+    "max_new_tokens": "a summary or translation stopped at max_new_tokens, mid-sentence",
+    "unsupported_numbers": "the summary has numbers that are not in the article",
+    "unsupported_entities": "the summary names people, places or organisations the article "
+                            "does not",
+    "wrong_language": "a summary or translation is not in the language it should be",
+}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One warning on a brief."""
+
+    code: str
+    detail: str
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unknown warning code {self.code!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "detail": self.detail}
+
+
+def count_by_code(warnings: list[dict[str, Any]]) -> dict[str, int]:
+    """How many warnings of each code, as the manifest and the summary artifact show them."""
+    counts: dict[str, int] = {}
+    for warning in warnings:
+        counts[warning["code"]] = counts.get(warning["code"], 0) + 1
+    return dict(sorted(counts.items()))
