@@ -355,8 +355,8 @@ class BriefsConfig(BaseSettings):
         return (env_settings, init_settings)  # environment beats the YAML file
 
     def config_hash(self) -> str:
-        """Stable hash of the effective configuration, but for `scale` (how a run is spread
-        over workers changes no brief)."""
+        """Stable hash of the effective configuration, but for `scale` and `delivery` (how a
+        run is spread over workers and who hears of it change no brief)."""
         canonical = json.dumps(self.model_dump(mode="json", exclude={"scale", "delivery"}),
                                sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
