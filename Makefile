@@ -10,7 +10,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 # Crashed after three missed ones, and a fanned-out night submits that shard again.
 export PREFECT_FLOWS_HEARTBEAT_FREQUENCY ?= 30
 
-.PHONY: setup demo test bench bench-gpu bench-scale eval-extraction soak server deploy deploy-k8s worker lint lock clean
+.PHONY: setup demo test bench bench-gpu bench-scale eval eval-extraction soak server deploy deploy-k8s worker lint lock clean
 
 setup: $(VENV)/.installed
 
@@ -69,6 +69,11 @@ bench-gpu: setup
 # process: a Prefect server on its own PostgreSQL database, moto S3 (README, Scaling).
 bench-scale: setup
 	$(PY) benchmarks/scale_out.py
+
+# Quality of a preset's models on the shared corpus (README, Quality): ROUGE of summaries, BLEU
+# and chrF of translations, e.g. make eval QUALITY_ARGS="--limit 100 --baseline base.json".
+eval: setup
+	$(VENV)/bin/briefs eval --models $(MODELS) $(QUALITY_ARGS)
 
 # HTML main-text extraction against the corpus's expected texts: ours (tasks/articles.py) and
 # trafilatura's defaults, token precision/recall/F1 per page and per set, time per page.

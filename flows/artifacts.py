@@ -15,6 +15,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from tasks.notices import CODES
 from tasks.render import markdown_escape
 
 TABLE_KEY = "briefs-articles"
@@ -71,6 +72,9 @@ def summary_markdown(manifest: dict[str, Any], written: list[dict[str, Any]],
         f"{counts['skipped']} | {seconds:.0f} s |", "",
         "## Time per step (all articles)", "", "| step | seconds |", "|---|---|",
         *(f"| {step} | {ms / 1000:.1f} |" for step, ms in sorted(timings.items())), "",
+        "## Warnings by code (briefs written by this run)", "",
+        "| code | briefs' warnings | what it means |", "|---|---|---|",
+        *(f"| {code} | {n} | {CODES[code]} |" for code, n in manifest["warnings"].items()), "",
     ]
     for lang in dict.fromkeys(["en", *languages]):
         previews = [b for b in written + reused if lang in b.get("summaries", {})][:PREVIEW_BRIEFS]

@@ -147,6 +147,10 @@ def briefs(
     manifest = write_digests_and_manifest(dest, settings, ledger.written, ledger.reused,
                                           ledger.unbriefed, run_id, started_at, parameters,
                                           timings, extra)
+    if settings.delivery.notification_blocks:  # the whole night's digests (a shard returned)
+        from tasks.steps import deliver_digests
+
+        manifest = deliver_digests(dest, settings, manifest, ledger.written + ledger.reused)
     publish_results(manifest, ledger.written, ledger.reused, settings.languages,
                     time.perf_counter() - clock)
     unsupported = sum(e.get("reason") == UNSUPPORTED for e in manifest["articles"])

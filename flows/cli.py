@@ -109,6 +109,71 @@ def extract(
     raise typer.Exit(2 if failed else 0)
 
 
+@app.command("eval")
+def eval_(
+    models: Annotated[str, typer.Option(
+        help="model preset (default, tiny) or a local summariser folder",
+        envvar="BRIEFS_MODELS")] = "default",
+    config: Annotated[str | None, typer.Option(
+        help="a YAML config file (replaces the preset)", envvar="BRIEFS_CONFIG")] = None,
+    languages: Annotated[str | None, typer.Option(
+        help="target languages to score, comma-separated (the corpus has de, fr, es, ro); "
+             "default: the config's", envvar="BRIEFS_LANGUAGES")] = None,
+    limit: Annotated[int, typer.Option(
+        help="score the first N summaries and the first N sentences per language")] = 100,
+    summaries_from: Annotated[str | None, typer.Option(
+        help="only summary rows whose corpus source contains this (e.g. cnn)")] = None,
+    out: Annotated[str | None, typer.Option(help="write the report (JSON) here")] = None,
+    baseline: Annotated[str | None, typer.Option(
+        help="a saved report to compare against")] = None,
+    max_drop: Annotated[float, typer.Option(
+        help="points a score may drop below the baseline's")] = 1.0,
+) -> None:
+    """Score the models on the shared corpus (ROUGE of summaries, BLEU and chrF of
+    translations), print the scores and compare them with a saved baseline report.
+
+    Exit status: 0 scored (and no score dropped below the baseline by more than
+    --max-drop); 3 a score dropped, is missing or is not comparable; 1 the run failed.
+    """
+    from flows.eval_flow import QUALITY_DROPPED, briefs_eval
+    from tasks.config import ConfigError, load_config
+    from tasks.evaluation import (
+        EvaluationError,
+        comparison_table,
+        corpus_dir,
+        read_report,
+        read_summaries,
+    )
+
+    wanted = [code.strip() for code in languages.split(",") if code.strip()] if languages else None
+    try:
+        load_config(models, config, wanted)  # fail on a bad config before Prefect starts
+        if limit < 1:
+            raise ConfigError(f"--limit must be at least 1, not {limit}")
+        if max_drop < 0:
+            raise ConfigError(f"--max-drop must be at least 0, not {max_drop}")
+        before = read_report(baseline) if baseline else None
+        read_summaries(corpus_dir(), 1)  # names the corpus folder when it is absent
+    except (ConfigError, EvaluationError) as exc:
+        typer.echo(f"briefs: {exc}", err=True)
+        raise typer.Exit(1) from None
+    state = briefs_eval(models=models, config=config, languages=wanted, limit=limit,
+                        summaries_from=summaries_from, baseline=baseline, max_drop=max_drop,
+                        out=out, return_state=True)
+    report = state.result(raise_on_failure=False)
+    if not isinstance(report, dict) or "summaries" not in report:
+        typer.echo(f"briefs: the evaluation failed: {report}", err=True)
+        raise typer.Exit(1)
+    for row in comparison_table(report, before, []):
+        base = "" if row["baseline"] is None else f"  baseline {row['baseline']:.2f}"
+        value = "-" if row["value"] is None else f"{row['value']:.2f}"
+        typer.echo(f"{row['metric']:<24} {value:>7}  n {row['n']}{base}")
+    if state.name == QUALITY_DROPPED:
+        typer.echo(f"briefs: {state.message}", err=True)
+        raise typer.Exit(3)
+    typer.echo(state.message or state.name)
+
+
 @app.command()
 def serve(
     source: Annotated[str, typer.Option(help="source URI; {date} is the run's date")] = (

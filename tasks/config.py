@@ -309,6 +309,18 @@ class DeliveryConfig(Strict):
     retries: int = Field(3, ge=0, description="a failed delivery is tried again this many "
                          "times, then recorded in the manifest; it never fails the briefs")
     retry_delay_seconds: float = Field(10, ge=0)
+    email_to: list[str] = Field(default_factory=list, description="recipients of the e-mail "
+                                "sent through each email-server-credentials block")
+    email_from: str | None = Field(None, description="the e-mail's sender; empty: the "
+                                   "block's username")
+
+    @model_validator(mode="after")
+    def _recipients_for_email(self) -> DeliveryConfig:
+        if not self.email_to and any(ref.split("/")[0] == "email-server-credentials"
+                                     for ref in self.notification_blocks):
+            raise ValueError("an email-server-credentials block needs delivery.email_to "
+                             "(the recipients)")
+        return self
 
 
 class BriefsConfig(BaseSettings):

@@ -27,5 +27,5 @@ def extract_file(path: Path, limits: LimitsConfig, min_confidence: float
                         "language": item.language, "url": item.url,
                         "published": item.published, "source": item.source.uri,
                         "language_confidence": item.language_confidence,
-                        "warnings": item.warnings})
+                        "warnings": [n.as_dict() for n in item.warnings]})
     return records

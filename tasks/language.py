@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from tasks.notices import Notice
 from tasks.records import Article
 from tasks.text import split_sentences
 
@@ -61,17 +62,20 @@ def describe(article: Article, min_confidence: float) -> None:
               f"{detected.confidence:.2f}, below sources.min_confidence ({min_confidence})")
     if declared and declared != detected.language:
         if sure:
-            article.warnings.append(f"declared language {article.declared_language!r} but the "
-                                    f"text reads as {detected.language!r}; using it")
+            article.warnings.append(Notice(
+                "language_mismatch", f"declared language {article.declared_language!r} but the "
+                f"text reads as {detected.language!r}; using it"))
         else:
             article.language = declared
-            article.warnings.append(f"{unsure}; using the declared language {declared!r}")
+            article.warnings.append(Notice(
+                "language_unsure", f"{unsure}; using the declared language {declared!r}"))
     elif detected.language and not sure and not declared:
-        article.warnings.append(unsure)
+        article.warnings.append(Notice("language_unsure", unsure))
     if not article.title:
         first = split_sentences(article.text, article.language or "en")[:1] or [article.text]
         title = first[0]
         if len(title) > DERIVED_TITLE_CHARS:
             title = title[:DERIVED_TITLE_CHARS].rsplit(" ", 1)[0] + "…"
         article.title = title
-        article.warnings.append("the source has no title; its first sentence is used")
+        article.warnings.append(Notice("no_title", "the source has no title; its first "
+                                       "sentence is used"))

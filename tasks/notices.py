@@ -40,6 +40,24 @@ class Notice:
         return {"code": self.code, "detail": self.detail}
 
 
+def glossary_lost(terms: list[str], language: str) -> list[Notice]:
+    """A notice per glossary term that a translation into `language` lost."""
+    return [Notice("glossary_lost", f"{term!r} did not come through the translation into "
+                                    f"{language!r}") for term in dict.fromkeys(terms)]
+
+
+def step_record(key: str, notices: list[Notice]) -> dict[str, Any]:
+    """A brief's record of one step: its reuse key and the warnings on its output, kept with
+    the step so that a reused step keeps them."""
+    return {"key": key, **({"warnings": [n.as_dict() for n in notices]} if notices else {})}
+
+
+def step_notices(steps: dict[str, Any]) -> list[Notice]:
+    """The warnings kept with a brief's steps: the summary's, then each translation's."""
+    records = [steps.get("summary") or {}, *(steps.get("translations") or {}).values()]
+    return [Notice(**w) for record in records for w in record.get("warnings", [])]
+
+
 def count_by_code(warnings: list[dict[str, Any]]) -> dict[str, int]:
     """How many warnings of each code, as the manifest and the summary artifact show them."""
     counts: dict[str, int] = {}

@@ -16,9 +16,11 @@ from typing import Any
 
 from tasks.articles import ParseError, RawObject, article_id_for, check_size, parse_object
 from tasks.config import BriefsConfig
+from tasks.guards import fail_reason
 from tasks.language import describe
 from tasks.languages import ENGLISH
 from tasks.models import LoadedModel
+from tasks.notices import glossary_lost, step_notices, step_record
 from tasks.records import Article, Brief, Failure
 from tasks.render import brief_document, source_record, step_runs, to_json_bytes
 from tasks.routes import (
@@ -116,7 +118,9 @@ def _summarise_english(inputs: list[EnglishInput], config: BriefsConfig
             brief = item.brief(summary.text, summary.chunks, {"summarise": spent})
             brief.generation["summary"] = step.settings
             route = item.route.key_part() if item.route else None
-            brief.steps["summary"] = item.summary_step(step.summary_key(article.text, route))
+            brief.steps["summary"] = item.summary_step(
+                step.summary_key(article.text, route),
+                step.check(summary.text, step="summary", language=ENGLISH, source=item.text))
             brief.note_random_weights(step.loaded)
             results.append(brief)
     return results
@@ -148,12 +152,19 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
             brief.titles.setdefault(lang, title.text)  # an article's own title stays
             brief.timings_ms[f"translate_{lang}"] = shares[position]
             brief.generation[f"translation_{lang}"] = step.settings
-            lost = list(dict.fromkeys([*summary.lost_terms, *title.lost_terms]))
-            brief.steps.setdefault("translations", {})[lang] = {
-                "key": step.translation_key(brief.summary, brief.titles[ENGLISH]),
-                **({"lost_terms": lost} if lost else {})}
+            notices = [*glossary_lost([*summary.lost_terms, *title.lost_terms], lang),
+                       *step.check(summary.text, step="translation", language=lang,
+                                   source=brief.summary)]
+            brief.steps.setdefault("translations", {})[lang] = step_record(
+                step.translation_key(brief.summary, brief.titles[ENGLISH]), notices)
             brief.note_random_weights(step.loaded)
-    return [failed.get(b.article_id, b) for b in briefs]
+    return [failed.get(b.article_id) or guard_policy(b, config.guards.fail_on) for b in briefs]
+
+
+def guard_policy(brief: Brief, fail_on: list[str]) -> Brief | Failure:
+    """The brief, or its article's failure when a warning has a code in `guards.fail_on`."""
+    reason = fail_reason([*brief.warnings, *step_notices(brief.steps)], fail_on)
+    return Failure.of(brief.article, reason) if reason else brief
 
 
 BRIEFS_FOLDER = "briefs/"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tasks.notices import Notice
+
 
 @dataclass(frozen=True)
 class Source:
@@ -32,7 +34,7 @@ class Article:
     declared_language: str | None = None
     url: str | None = None
     published: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Notice] = field(default_factory=list)
     parse_ms: int = 0
 
 
@@ -63,7 +65,7 @@ class Brief:
     titles: dict[str, str] = field(default_factory=dict)
     summaries: dict[str, str] = field(default_factory=dict)
     timings_ms: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Notice] = field(default_factory=list)
     generation: dict[str, dict[str, Any]] = field(default_factory=dict)  # step → settings used
     # step → {"key", and once written "run_id", "created_at"}; translations under "translations"
     steps: dict[str, Any] = field(default_factory=dict)
@@ -76,6 +78,7 @@ class Brief:
 
     def note_random_weights(self, model: Any) -> None:
         """Say in the brief itself when a model's (a `LoadedModel`) output cannot be trusted."""
-        if model.random_weights and not any(model.model_id in w for w in self.warnings):
-            self.warnings.append(f"{model.model_id} has random weights: its output is "
-                                 "gibberish, for tests only")
+        notice = Notice("random_weights", f"{model.model_id} has random weights: its output "
+                        "is gibberish, for tests only")
+        if model.random_weights and notice not in self.warnings:
+            self.warnings.append(notice)

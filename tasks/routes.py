@@ -15,6 +15,7 @@ from typing import Any
 from tasks.config import BriefsConfig
 from tasks.languages import ENGLISH, NoTargetToken
 from tasks.models import ModelUnavailable
+from tasks.notices import Notice, glossary_lost, step_record
 from tasks.records import Article, Brief, Failure
 from tasks.step_models import StepModel, summarizer_step, translator_step
 from tasks.summarise import summarise_texts
@@ -126,9 +127,10 @@ class EnglishInput:
             brief.note_random_weights(self.route.translator.loaded)
         return brief
 
-    def summary_step(self, key: str) -> dict[str, Any]:
-        """The brief's `steps.summary`: its reuse key, and glossary terms the pivot lost."""
-        return {"key": key, **({"lost_terms": self.lost_terms} if self.lost_terms else {})}
+    def summary_step(self, key: str, notices: list[Notice]) -> dict[str, Any]:
+        """The brief's `steps.summary`: its reuse key, the guards' `notices` on the summary,
+        and the glossary terms the pivot lost."""
+        return step_record(key, [*glossary_lost(self.lost_terms, ENGLISH), *notices])
 
 
 def pivot_to_english(steps: RouteSteps, articles: list[Article], config: BriefsConfig
@@ -187,7 +189,8 @@ def summarise_in_source(steps: RouteSteps, articles: list[Article], config: Brie
         brief.summaries[lang] = summary.text
         brief.generation["summary"] = summarizer.settings
         brief.steps["summary"] = item.summary_step(
-            summarizer.summary_key(article.text, steps.key_part()))
+            summarizer.summary_key(article.text, steps.key_part()),
+            summarizer.check(summary.text, step="summary", language=lang, source=article.text))
         brief.note_random_weights(summarizer.loaded)
         results.append(brief)
     return results

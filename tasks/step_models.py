@@ -8,8 +8,10 @@ from typing import Any
 from tasks import reuse
 from tasks.config import BriefsConfig, ModelRef, TranslatorRef
 from tasks.glossary import terms_for
+from tasks.guards import check_output
 from tasks.languages import ENGLISH, NoTargetToken, target_tokens
 from tasks.models import LoadedModel, load_model
+from tasks.notices import Notice
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class StepModel:
     def translation_key(self, summary: str, title: str) -> str:
         return reuse.translation_key(summary, title, self.version, self.settings,
                                      self.loaded.runs_on, self.glossary or None)
+
+    def check(self, output: str, *, step: str, language: str, source: str) -> list[Notice]:
+        """The output guards' findings on what this model made from `source`."""
+        return check_output(output, step=step, language=language, source=source,
+                            tokens=self.loaded.count_tokens([output])[0],
+                            max_new_tokens=self.settings.get("max_new_tokens"))
 
     def route_part(self) -> dict[str, Any]:
         """This model in the summary key of an article that went through it."""

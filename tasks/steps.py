@@ -16,6 +16,7 @@ from prefect.tasks import exponential_backoff
 
 from tasks import pipeline
 from tasks.config import BriefsConfig
+from tasks.digest import digest_entries
 from tasks.records import Article, Brief, Failure
 from tasks.render import digest_html, digest_markdown, manifest_document, to_json_bytes
 from tasks.storage import (
@@ -174,12 +175,13 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[di
     """
     store = _store(dest, config)
     all_languages = list(dict.fromkeys(["en", *config.languages]))
-    briefs = sorted(written + reused, key=lambda b: b["source"]["uri"])
+    entries = digest_entries(written + reused)  # reader's order, near-duplicates grouped
     for lang in all_languages:
-        in_lang = [b for b in briefs if lang in b["summaries"]]
-        store.write(f"digests/{lang}.md", digest_markdown(lang, in_lang, run_id).encode(),
+        store.write(f"digests/{lang}.md",
+                    digest_markdown(lang, entries, run_id, all_languages).encode(),
                     "text/markdown; charset=utf-8")
-        store.write(f"digests/{lang}.html", digest_html(lang, in_lang, run_id).encode(),
+        store.write(f"digests/{lang}.html",
+                    digest_html(lang, entries, run_id, all_languages).encode(),
                     "text/html; charset=utf-8")
     manifest = manifest_document(run_id, started_at, parameters, written, unbriefed, timings)
     manifest.update(extra or {})
@@ -187,6 +189,43 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[di
     store.write("manifest.json", to_json_bytes(manifest), "application/json")
     get_run_logger().info("wrote digests for %s and the manifest: %s", ", ".join(all_languages),
                           manifest["counts"])
+    return manifest
+
+
+# No task retries: each message has its own (tenacity, delivery.retries); a task retry would
+# send every message again.
+@task(name="deliver-digests", **COMMON)
+def deliver_digests(dest: str, config: BriefsConfig, manifest: dict[str, Any],
+                    briefs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Send a message per digest language through each block of
+    `delivery.notification_blocks`, add the records under the manifest's `delivery` key and
+    write the manifest again (both copies). Never raises: delivery cannot fail the briefs."""
+    from tasks import delivery
+
+    logger = get_run_logger()
+    settings = config.delivery
+    try:
+        store = _store(dest, config)
+        messages = delivery.build_messages(manifest, delivery.digest_languages(config), briefs,
+                                           store, settings.link_expiry_seconds)
+        records = delivery.deliver(messages, settings)
+    except Exception as exc:  # no store, no messages: nothing was sent
+        logger.warning("delivery failed before sending: %s", delivery.describe(exc))
+        return {**manifest, "delivery": [
+            {"block": ref, "language": None, "status": "failed", "attempts": 0,
+             "error": delivery.describe(exc)} for ref in settings.notification_blocks]}
+    manifest = {**manifest, "delivery": records}
+    try:
+        store.write(f"runs/{manifest['run_id']}/manifest.json", to_json_bytes(manifest),
+                    "application/json")
+        store.write("manifest.json", to_json_bytes(manifest), "application/json")
+    except Exception as exc:
+        logger.warning("the manifest could not be written again with the delivery records: "
+                       "%s", exc)
+    sent = sum(r["status"] == "sent" for r in records)
+    log = logger.info if sent == len(records) else logger.warning
+    log("delivery: %d of %d messages sent (%s)", sent, len(records),
+        ", ".join(f"{r['block']} {r['language']}: {r['status']}" for r in records))
     return manifest
 
 

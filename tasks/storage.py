@@ -38,6 +38,7 @@ TRANSIENT_S3_CODES = {
 S3_MAX_ATTEMPTS = 6  # attempts per call, first one included (botocore standard mode)
 READ_TIMEOUT_SECONDS = 60.0  # defaults; the configuration's storage section sets them
 CONNECT_TIMEOUT_SECONDS = 10.0
+MAX_LINK_SECONDS = 7 * 24 * 3600  # a SigV4 presigned URL lives at most a week
 
 
 class StorageError(RuntimeError):
@@ -62,6 +63,7 @@ class Store(Protocol):
     def read(self, key: str) -> bytes: ...
     def write(self, key: str, data: bytes, content_type: str) -> None: ...
     def uri_of(self, key: str) -> str: ...
+    def share_link(self, key: str, expires_seconds: int) -> str: ...
 
 
 def s3_client_config(read_timeout: float = READ_TIMEOUT_SECONDS,
@@ -128,6 +130,11 @@ class LocalStore:
     def uri_of(self, key: str) -> str:
         return str(self.root / key)
 
+    def share_link(self, key: str, expires_seconds: int) -> str:
+        """A link to `key` for people on this machine or share: its file:// URI (the
+        lifetime does not apply)."""
+        return (self.root / safe_relative_key(key)).as_uri()
+
     def list(self, under: str = "") -> list[ObjectInfo]:
         """Every visible file, or those under a sub-folder (empty when it does not exist)."""
         if not self.root.exists():
@@ -192,6 +199,23 @@ class S3Store:
     def uri_of(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
+    def share_link(self, key: str, expires_seconds: int) -> str:
+        """A presigned GET URL of `key`, valid `expires_seconds` (at most a week, SigV4's
+        limit; signed with temporary credentials it ends when they do)."""
+        if expires_seconds > MAX_LINK_SECONDS:
+            log.warning("a presigned URL lives at most %d s; %s gets that, not %d s",
+                        MAX_LINK_SECONDS, self.uri_of(key), expires_seconds)
+        # botocore presigns with SigV2 in the older regions unless the signature version is
+        # configured; buckets made since 2020 refuse it. The client's calls use SigV4 already.
+        self.client.meta.events.register_first("choose-signer.s3.GetObject", _presign_sigv4,
+                                               unique_id="briefs-presign-sigv4")
+        try:
+            return self.client.generate_presigned_url(
+                "get_object", ExpiresIn=min(expires_seconds, MAX_LINK_SECONDS),
+                Params={"Bucket": self.bucket, "Key": self.prefix + safe_relative_key(key)})
+        except Exception as exc:
+            raise as_storage_error(exc, self.uri_of(key)) from exc
+
     def list(self, under: str = "") -> list[ObjectInfo]:
         """Every object under the prefix, or under `under` inside it."""
         found = []
@@ -238,6 +262,12 @@ class S3Store:
                                    Body=data, ContentType=content_type)
         except Exception as exc:
             raise as_storage_error(exc, self.uri_of(key)) from exc
+
+
+def _presign_sigv4(signature_version: str, **kwargs: Any) -> str | None:
+    """A `choose-signer` handler: a presigned URL keeps the client's own signature version
+    (SigV4 unless configured), before botocore's default to SigV2 can answer."""
+    return signature_version if signature_version.endswith("-query") else None
 
 
 def as_storage_error(exc: Exception, where: str) -> Exception:

@@ -211,20 +211,23 @@ def test_a_summarise_route_brief_is_reused_with_its_source_summary(tmp_path):
 def test_an_unsure_language_detection_is_a_warning_and_a_declared_language_wins_then():
     item = article("names", "Paris Berlin Madrid")
     assert item.language_confidence < 0.5
-    assert any("language detector is unsure" in w for w in item.warnings), item.warnings
+    [unsure] = [n for n in item.warnings if n.code == "language_unsure"]
+    assert unsure.detail.startswith("the language detector is unsure"), item.warnings
 
     declared = Article("names", Source("file:///n", "n", "json", "sha"), "", "Paris Berlin Madrid",
                        declared_language="spa")
     describe(declared, 0.5)
     assert declared.language == "es"
-    assert declared.warnings[0].endswith("using the declared language 'es'")
+    assert declared.warnings[0].detail.endswith("using the declared language 'es'")
 
     sure = Article("german", Source("file:///g", "g", "json", "sha"), "", GERMAN,
                    declared_language="en-GB")
     describe(sure, 0.5)
     assert sure.language == "de"
-    assert sure.warnings == ["declared language 'en-GB' but the text reads as 'de'; using it",
-                             "the source has no title; its first sentence is used"]
+    assert [n.as_dict() for n in sure.warnings] == [
+        {"code": "language_mismatch",
+         "detail": "declared language 'en-GB' but the text reads as 'de'; using it"},
+        {"code": "no_title", "detail": "the source has no title; its first sentence is used"}]
 
 
 # Target tokens ----------------------------------------------------------------------------------
@@ -436,8 +439,9 @@ def test_a_glossary_term_lost_in_translation_is_a_warning_that_a_reused_brief_ke
 
     # Random weights never copy the title's placeholder through: the term is lost.
     assert "KCNA" not in document["title"]["de"]
-    assert document["steps"]["translations"]["de"]["lost_terms"] == ["KCNA"]
-    warning = "glossary: 'KCNA' did not come through the translation into 'de'"
+    warning = {"code": "glossary_lost",
+               "detail": "'KCNA' did not come through the translation into 'de'"}
+    assert warning in document["steps"]["translations"]["de"]["warnings"]  # kept with its step
     assert warning in document["warnings"]
 
     wider = config_with(languages=["de", "fr"], glossary={"keep": ["KCNA"]})
