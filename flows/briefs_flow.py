@@ -34,6 +34,7 @@ from tasks.shards import (
     sum_timings,
 )
 from tasks.steps import (
+    deliver_digests,
     list_articles,
     list_existing_briefs,
     load_models,
@@ -148,8 +149,6 @@ def briefs(
                                           ledger.unbriefed, run_id, started_at, parameters,
                                           timings, extra)
     if settings.delivery.notification_blocks:  # the whole night's digests (a shard returned)
-        from tasks.steps import deliver_digests
-
         manifest = deliver_digests(dest, settings, manifest, ledger.written + ledger.reused)
     publish_results(manifest, ledger.written, ledger.reused, settings.languages,
                     time.perf_counter() - clock)

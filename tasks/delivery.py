@@ -30,7 +30,7 @@ from typing import Any
 
 import tenacity
 
-from tasks.config import BriefsConfig, DeliveryConfig
+from tasks.config import DeliveryConfig
 from tasks.storage import Store
 
 log = logging.getLogger(__name__)
@@ -52,11 +52,6 @@ class Message:
 
 
 Send = Callable[[Message], None]
-
-
-def digest_languages(config: BriefsConfig) -> list[str]:
-    """The languages a run writes digests for: English, then the targets."""
-    return list(dict.fromkeys(["en", *config.languages]))
 
 
 def language_counts(briefs: list[dict[str, Any]]) -> Counter[str]:

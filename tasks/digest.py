@@ -221,3 +221,8 @@ def entries_in(entries: Iterable[DigestEntry], lang: str) -> list[DigestEntry]:
         if items:
             kept.append(DigestEntry(items[0], items[1:]))
     return sorted(kept, key=lambda e: e.lead.reader_order())
+
+
+def digest_languages(languages: Sequence[str]) -> list[str]:
+    """The languages a run writes digests for: English, then the targets."""
+    return list(dict.fromkeys([ENGLISH, *languages]))

@@ -16,7 +16,7 @@ from prefect.tasks import exponential_backoff
 
 from tasks import pipeline
 from tasks.config import BriefsConfig
-from tasks.digest import digest_entries
+from tasks.digest import digest_entries, digest_languages
 from tasks.records import Article, Brief, Failure
 from tasks.render import digest_html, digest_markdown, manifest_document, to_json_bytes
 from tasks.storage import (
@@ -174,7 +174,7 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[di
     runs never lose each other's record.
     """
     store = _store(dest, config)
-    all_languages = list(dict.fromkeys(["en", *config.languages]))
+    all_languages = digest_languages(config.languages)
     entries = digest_entries(written + reused)  # reader's order, near-duplicates grouped
     for lang in all_languages:
         store.write(f"digests/{lang}.md",
@@ -206,7 +206,7 @@ def deliver_digests(dest: str, config: BriefsConfig, manifest: dict[str, Any],
     settings = config.delivery
     try:
         store = _store(dest, config)
-        messages = delivery.build_messages(manifest, delivery.digest_languages(config), briefs,
+        messages = delivery.build_messages(manifest, digest_languages(config.languages), briefs,
                                            store, settings.link_expiry_seconds)
         records = delivery.deliver(messages, settings)
     except Exception as exc:  # no store, no messages: nothing was sent
