@@ -148,7 +148,9 @@ def briefs(
     manifest = write_digests_and_manifest(dest, settings, ledger.written, ledger.reused,
                                           ledger.unbriefed, run_id, started_at, parameters,
                                           timings, extra)
-    if settings.delivery.notification_blocks:  # the whole night's digests (a shard returned)
+    if settings.delivery.notification_blocks and limit is not None:
+        logger.info("a trial run (limit %d): the digests are not delivered", limit)
+    elif settings.delivery.notification_blocks:  # the whole night's digests (a shard returned)
         manifest = deliver_digests(dest, settings, manifest, ledger.written + ledger.reused)
     publish_results(manifest, ledger.written, ledger.reused, settings.languages,
                     time.perf_counter() - clock)

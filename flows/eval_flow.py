@@ -82,6 +82,8 @@ def briefs_eval(
                     for lang, rows in parallel.items()}
     report = evaluation.build_report(settings, summaries, [row.summary for row in summary_rows],
                                      translations, limit, summaries_from)
+    if nothing := evaluation.unscored(report):
+        raise RuntimeError("nothing to score: " + "; ".join(nothing))
     regressions = evaluation.compare(report, before, max_drop) if before else []
     rows = evaluation.comparison_table(report, before, regressions)
     create_table_artifact(rows, key=TABLE_KEY, description=_description(report, baseline))

@@ -304,8 +304,8 @@ class DeliveryConfig(Strict):
         default_factory=list, description="'<block-type>/<name>' of Prefect notification "
         "blocks (email-server-credentials for SMTP e-mail, slack-webhook, apprise, "
         "custom-webhook...); empty: no delivery")
-    link_expiry_seconds: int = Field(7 * 24 * 3600, ge=60, description="lifetime of the "
-                                     "presigned S3 link to each digest")
+    link_expiry_seconds: int = Field(7 * 24 * 3600, ge=60, le=7 * 24 * 3600, description=(
+        "lifetime of the presigned S3 link to each digest (SigV4 allows a week at most)"))
     retries: int = Field(3, ge=0, description="a failed delivery is tried again this many "
                          "times, then recorded in the manifest; it never fails the briefs")
     retry_delay_seconds: float = Field(10, ge=0)

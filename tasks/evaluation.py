@@ -220,6 +220,15 @@ class Regression:
         return f"{self.metric}: {self.reason}"
 
 
+def unscored(report: dict[str, Any]) -> list[str]:
+    """Sets the report scores on nothing: no rows, or every output failed (scores of
+    nothing are no measure of a model)."""
+    sets = {"summaries": report["summaries"],
+            **{f"translations.{lang}": s for lang, s in report["translations"].items()}}
+    return [f"{name}: " + ("no rows" if not s["n"] else f"all {s['n']} outputs failed")
+            for name, s in sets.items() if not s["n"] or s.get("failed", 0) >= s["n"]]
+
+
 def compare(report: dict[str, Any], baseline: dict[str, Any], max_drop: float
             ) -> list[Regression]:
     """The baseline's metrics that dropped by more than `max_drop` points, are missing from

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tasks.guards import cut_at_limit
 from tasks.models import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -65,3 +66,12 @@ def generate_texts(
 
 def _generate(texts: list[str], loaded: LoadedModel, settings: dict[str, Any]) -> list[str]:
     return loaded.engine.generate(texts, settings)
+
+
+def cut_outputs(loaded: LoadedModel, outputs: list[str | Exception],
+                max_new_tokens: int | None) -> list[bool]:
+    """Per output: whether generation stopped at `max_new_tokens` mid-sentence."""
+    texts = [o if isinstance(o, str) else "" for o in outputs]
+    lengths = loaded.count_output_tokens(texts) if max_new_tokens else [0] * len(texts)
+    return [cut_at_limit(text, length, max_new_tokens)
+            for text, length in zip(texts, lengths, strict=True)]

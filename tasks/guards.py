@@ -22,7 +22,7 @@ from typing import Any
 import regex
 
 from tasks.language import detect_language, language_code
-from tasks.notices import Notice
+from tasks.notices import Notice, as_notice
 from tasks.text import split_sentences, words
 
 SUMMARY_STEP = "summary"  # the step whose `source` is the article (others: translations)
@@ -121,21 +121,12 @@ def fail_reason(notices: Iterable[Notice | Mapping[str, Any] | str], fail_on: It
     """Why an article fails: its warnings whose code is in `fail_on`, as
     "guard CODE: DETAIL" joined by "; "; None when there are none.
 
-    Warnings may also be given as dicts (`Notice.as_dict`); plain strings have no code and
-    never fail an article.
+    Warnings may also be given as a brief records them (`Notice.as_dict`, or a plain string
+    in a brief written before warnings had codes, which counts as `uncoded`).
     """
     codes = set(fail_on)
-    reasons = []
-    for notice in notices:
-        if isinstance(notice, Notice):
-            code, detail = notice.code, notice.detail
-        elif isinstance(notice, Mapping):
-            code, detail = notice.get("code"), notice.get("detail", "")
-        else:
-            continue
-        if code in codes:
-            reasons.append(f"guard {code}: {detail}")
-    return "; ".join(reasons) or None
+    found = [n if isinstance(n, Notice) else as_notice(n) for n in notices]
+    return "; ".join(f"guard {n.code}: {n.detail}" for n in found if n.code in codes) or None
 
 
 # --- repetition ---------------------------------------------------------------------------

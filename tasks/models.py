@@ -58,6 +58,14 @@ class LoadedModel:
         """Input length of each text in tokens, special tokens included."""
         return token_counts(self.tokenizer, texts)
 
+    def count_output_tokens(self, texts: list[str]) -> list[int]:
+        """Length of each generated text in the model's output tokens (the target vocabulary
+        where it has its own), the end token included."""
+        if not texts:
+            return []
+        encoded = self.tokenizer(text_target=texts, truncation=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
 
 def token_counts(tokenizer: Any, texts: list[str]) -> list[int]:
     """Input length of each text in tokens, special tokens included (never truncated)."""

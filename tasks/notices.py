@@ -3,8 +3,11 @@ and a detail that says what was seen. `guards.fail_on` turns chosen codes into f
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+
+from tasks.languages import ENGLISH
 
 CODES: dict[str, str] = {
     # what the input or the run itself says
@@ -22,6 +25,7 @@ CODES: dict[str, str] = {
     "unsupported_entities": "the summary names people, places or organisations the article "
                             "does not",
     "wrong_language": "a summary or translation is not in the language it should be",
+    "uncoded": "a warning of a brief written before warnings had codes",
 }
 
 
@@ -53,14 +57,25 @@ def step_record(key: str, notices: list[Notice]) -> dict[str, Any]:
 
 
 def step_notices(steps: dict[str, Any]) -> list[Notice]:
-    """The warnings kept with a brief's steps: the summary's, then each translation's."""
-    records = [steps.get("summary") or {}, *(steps.get("translations") or {}).values()]
-    return [Notice(**w) for record in records for w in record.get("warnings", [])]
+    """The warnings kept with a brief's steps: the summary's, then each translation's (a
+    brief written before warnings had codes kept its glossary losses as `lost_terms`)."""
+    notices = []
+    for lang, record in [(ENGLISH, steps.get("summary") or {}),
+                         *(steps.get("translations") or {}).items()]:
+        notices += [as_notice(w) for w in record.get("warnings", [])]
+        notices += glossary_lost(record.get("lost_terms", []), lang)
+    return notices
 
 
-def count_by_code(warnings: list[dict[str, Any]]) -> dict[str, int]:
+def as_notice(warning: dict[str, Any] | str) -> Notice:
+    """A warning as a brief records it (`{"code", "detail"}`, or a plain string in a brief
+    written before warnings had codes)."""
+    if isinstance(warning, str) or warning.get("code") not in CODES:
+        return Notice("uncoded", str(warning if isinstance(warning, str)
+                                     else warning.get("detail", warning)))
+    return Notice(warning["code"], str(warning.get("detail", "")))
+
+
+def count_by_code(warnings: list[dict[str, Any] | str]) -> dict[str, int]:
     """How many warnings of each code, as the manifest and the summary artifact show them."""
-    counts: dict[str, int] = {}
-    for warning in warnings:
-        counts[warning["code"]] = counts.get(warning["code"], 0) + 1
-    return dict(sorted(counts.items()))
+    return dict(sorted(Counter(as_notice(w).code for w in warnings).items()))

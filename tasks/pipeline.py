@@ -118,9 +118,12 @@ def _summarise_english(inputs: list[EnglishInput], config: BriefsConfig
             brief = item.brief(summary.text, summary.chunks, {"summarise": spent})
             brief.generation["summary"] = step.settings
             route = item.route.key_part() if item.route else None
+            # A routed article's numbers and names may be in its own text or in the pivot's.
+            source = item.text if item.route is None else f"{item.text}\n{article.text}"
             brief.steps["summary"] = item.summary_step(
                 step.summary_key(article.text, route),
-                step.check(summary.text, step="summary", language=ENGLISH, source=item.text))
+                step.check(summary.text, step="summary", language=ENGLISH, source=source,
+                           cut_parts=int(summary.cut)))
             brief.note_random_weights(step.loaded)
             results.append(brief)
     return results
@@ -154,7 +157,8 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
             brief.generation[f"translation_{lang}"] = step.settings
             notices = [*glossary_lost([*summary.lost_terms, *title.lost_terms], lang),
                        *step.check(summary.text, step="translation", language=lang,
-                                   source=brief.summary)]
+                                   source=brief.summary,
+                                   cut_parts=summary.cut_parts + title.cut_parts)]
             brief.steps.setdefault("translations", {})[lang] = step_record(
                 step.translation_key(brief.summary, brief.titles[ENGLISH]), notices)
             brief.note_random_weights(step.loaded)
@@ -254,8 +258,9 @@ def plan_reuse(store: Store, articles: list[Article], config: BriefsConfig,
         if brief is None:
             plan.to_summarise.append(article)
         elif (all(lang in brief.summaries for lang in config.languages)
-              and earlier["source"] == source_record(article)):
-            plan.unchanged.append(earlier)
+              and earlier["source"] == source_record(article)
+              and not fail_reason(earlier.get("warnings", []), config.guards.fail_on)):
+            plan.unchanged.append(earlier)  # (one that guards.fail_on fails goes on, to fail)
         else:
             plan.partial.append(brief)
     return plan

@@ -15,7 +15,7 @@ import jinja2
 
 from tasks.config import BriefsConfig
 from tasks.digest import DigestEntry, DigestItem, entries_in, language_name
-from tasks.notices import count_by_code, step_notices
+from tasks.notices import as_notice, count_by_code, step_notices
 from tasks.records import Article, Brief, Failure
 
 
@@ -291,7 +291,7 @@ def manifest_document(run_id: str, started_at: str, parameters: dict[str, Any],
 
 def _warning_codes(brief: dict[str, Any]) -> dict[str, list[str]]:
     """`{"warnings": [codes]}` of a brief with warnings, for its manifest entry."""
-    codes = sorted({w["code"] for w in brief.get("warnings", [])})
+    codes = sorted({as_notice(w).code for w in brief.get("warnings", [])})
     return {"warnings": codes} if codes else {}
 
 

@@ -107,7 +107,7 @@ class EnglishInput:
     title: str
     route: RouteSteps | None = None
     timings_ms: dict[str, int] = field(default_factory=dict)
-    lost_terms: list[str] = field(default_factory=list)  # glossary terms the pivot lost
+    notices: list[Notice] = field(default_factory=list)  # on the pivot: guards, glossary
 
     def brief(self, summary: str, chunks: int, timings: dict[str, int]) -> Brief:
         """A brief with its English summary and title, the original title, and its route."""
@@ -128,9 +128,9 @@ class EnglishInput:
         return brief
 
     def summary_step(self, key: str, notices: list[Notice]) -> dict[str, Any]:
-        """The brief's `steps.summary`: its reuse key, the guards' `notices` on the summary,
-        and the glossary terms the pivot lost."""
-        return step_record(key, [*glossary_lost(self.lost_terms, ENGLISH), *notices])
+        """The brief's `steps.summary`: its reuse key, and the warnings on the pivot into
+        English and on the summary (`notices`)."""
+        return step_record(key, [*self.notices, *notices])
 
 
 def pivot_to_english(steps: RouteSteps, articles: list[Article], config: BriefsConfig
@@ -151,9 +151,11 @@ def pivot_to_english(steps: RouteSteps, articles: list[Article], config: BriefsC
             results.append(Failure.of(article, f"translation from {steps.language!r} into "
                                                f"English failed: {problem or 'empty output'}"))
             continue
-        lost = list(dict.fromkeys([*text.lost_terms, *title.lost_terms]))
+        notices = [*glossary_lost([*text.lost_terms, *title.lost_terms], ENGLISH),
+                   *step.check(text.text, step="pivot", language=ENGLISH, source=article.text,
+                               cut_parts=text.cut_parts + title.cut_parts)]
         results.append(EnglishInput(article, text.text, title.text, steps,
-                                    {steps.role: shares[position]}, lost))
+                                    {steps.role: shares[position]}, notices))
     return results
 
 
@@ -190,7 +192,8 @@ def summarise_in_source(steps: RouteSteps, articles: list[Article], config: Brie
         brief.generation["summary"] = summarizer.settings
         brief.steps["summary"] = item.summary_step(
             summarizer.summary_key(article.text, steps.key_part()),
-            summarizer.check(summary.text, step="summary", language=lang, source=article.text))
+            summarizer.check(summary.text, step="summary", language=lang, source=article.text,
+                             cut_parts=int(summary.cut)))
         brief.note_random_weights(summarizer.loaded)
         results.append(brief)
     return results

@@ -41,11 +41,17 @@ class StepModel:
         return reuse.translation_key(summary, title, self.version, self.settings,
                                      self.loaded.runs_on, self.glossary or None)
 
-    def check(self, output: str, *, step: str, language: str, source: str) -> list[Notice]:
-        """The output guards' findings on what this model made from `source`."""
-        return check_output(output, step=step, language=language, source=source,
-                            tokens=self.loaded.count_tokens([output])[0],
-                            max_new_tokens=self.settings.get("max_new_tokens"))
+    def check(self, output: str, *, step: str, language: str, source: str,
+              cut_parts: int = 0) -> list[Notice]:
+        """The output guards' findings on what this model made from `source`; `cut_parts`:
+        how many of its parts (chunks, segments) stopped at max_new_tokens mid-sentence, as
+        the generating step counted them."""
+        notices = check_output(output, step=step, language=language, source=source)
+        if cut_parts:
+            notices.append(Notice("max_new_tokens", f"{step} '{language}': {cut_parts} of its "
+                                  f"parts stopped at max_new_tokens "
+                                  f"({self.settings.get('max_new_tokens')}) mid-sentence"))
+        return notices
 
     def route_part(self) -> dict[str, Any]:
         """This model in the summary key of an article that went through it."""

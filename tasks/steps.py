@@ -211,11 +211,11 @@ def deliver_digests(dest: str, config: BriefsConfig, manifest: dict[str, Any],
         records = delivery.deliver(messages, settings)
     except Exception as exc:  # no store, no messages: nothing was sent
         logger.warning("delivery failed before sending: %s", delivery.describe(exc))
-        return {**manifest, "delivery": [
-            {"block": ref, "language": None, "status": "failed", "attempts": 0,
-             "error": delivery.describe(exc)} for ref in settings.notification_blocks]}
+        records = [{"block": ref, "language": None, "status": "failed", "attempts": 0,
+                    "error": delivery.describe(exc)} for ref in settings.notification_blocks]
     manifest = {**manifest, "delivery": records}
     try:
+        store = _store(dest, config)
         store.write(f"runs/{manifest['run_id']}/manifest.json", to_json_bytes(manifest),
                     "application/json")
         store.write("manifest.json", to_json_bytes(manifest), "application/json")

@@ -68,11 +68,13 @@ class Store(Protocol):
 
 def s3_client_config(read_timeout: float = READ_TIMEOUT_SECONDS,
                      connect_timeout: float = CONNECT_TIMEOUT_SECONDS):
-    """botocore settings for every S3 client: standard retries with jitter, timeouts."""
+    """botocore settings for every S3 client: standard retries with jitter, timeouts, and
+    SigV4 (botocore would presign with SigV2 in the older regions; newer buckets refuse it)."""
     from botocore.config import Config
 
     return Config(retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
-                  connect_timeout=connect_timeout, read_timeout=read_timeout)
+                  connect_timeout=connect_timeout, read_timeout=read_timeout,
+                  signature_version="s3v4")
 
 
 def open_store(uri: str, s3_client: Any = None, *, read_timeout: float = READ_TIMEOUT_SECONDS,
@@ -202,13 +204,6 @@ class S3Store:
     def share_link(self, key: str, expires_seconds: int) -> str:
         """A presigned GET URL of `key`, valid `expires_seconds` (at most a week, SigV4's
         limit; signed with temporary credentials it ends when they do)."""
-        if expires_seconds > MAX_LINK_SECONDS:
-            log.warning("a presigned URL lives at most %d s; %s gets that, not %d s",
-                        MAX_LINK_SECONDS, self.uri_of(key), expires_seconds)
-        # botocore presigns with SigV2 in the older regions unless the signature version is
-        # configured; buckets made since 2020 refuse it. The client's calls use SigV4 already.
-        self.client.meta.events.register_first("choose-signer.s3.GetObject", _presign_sigv4,
-                                               unique_id="briefs-presign-sigv4")
         try:
             return self.client.generate_presigned_url(
                 "get_object", ExpiresIn=min(expires_seconds, MAX_LINK_SECONDS),
@@ -262,12 +257,6 @@ class S3Store:
                                    Body=data, ContentType=content_type)
         except Exception as exc:
             raise as_storage_error(exc, self.uri_of(key)) from exc
-
-
-def _presign_sigv4(signature_version: str, **kwargs: Any) -> str | None:
-    """A `choose-signer` handler: a presigned URL keeps the client's own signature version
-    (SigV4 unless configured), before botocore's default to SigV2 can answer."""
-    return signature_version if signature_version.endswith("-query") else None
 
 
 def as_storage_error(exc: Exception, where: str) -> Exception:

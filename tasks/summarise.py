@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.generate import generate_texts
+from tasks.generate import cut_outputs, generate_texts
 from tasks.models import LoadedModel
 from tasks.text import join_sentences, pack_chunks, split_sentences
 
@@ -17,6 +17,7 @@ class Summary:
     text: str
     chunks: int  # chunks the article was split into (1 when it fit the window)
     rounds: int  # generate rounds: 1, or more when chunk summaries were summarised again
+    cut: bool = False  # the summary stopped at max_new_tokens mid-sentence
 
 
 def chunk_text(loaded: LoadedModel, text: str, language: str = "en") -> list[str]:
@@ -54,7 +55,8 @@ def summarise_texts(
             if error is not None:
                 results[index] = error
             elif len(parts) == 1:
-                results[index] = Summary(str(parts[0]), first_chunks[index], round_number)
+                [cut] = cut_outputs(loaded, parts, settings.get("max_new_tokens"))
+                results[index] = Summary(str(parts[0]), first_chunks[index], round_number, cut)
             else:  # summarise the joined chunk summaries in the next round
                 joined = join_sentences([str(part) for part in parts], language)
                 try:

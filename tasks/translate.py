@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.generate import generate_texts
+from tasks.generate import cut_outputs, generate_texts
 from tasks.glossary import mask, missing_terms, unmask
 from tasks.models import LoadedModel
 from tasks.text import join_sentences, pack_chunks, split_sentences
@@ -20,6 +20,7 @@ from tasks.text import join_sentences, pack_chunks, split_sentences
 class Translation:
     text: str
     lost_terms: list[str] = field(default_factory=list)  # glossary terms that did not come back
+    cut_parts: int = 0  # parts (segments) that stopped at max_new_tokens mid-sentence
 
 
 def translate_texts(
@@ -54,15 +55,20 @@ def translate_texts(
     inputs = [f"{prefix} {segment}" if prefix else segment for _, segment in segments]
     outputs = generate_texts(loaded, inputs, options, max_tokens)
     joined: dict[int, list[str]] = {}
-    for (index, _), output in zip(segments, outputs, strict=True):
+    cut = cut_outputs(loaded, outputs, options.get("max_new_tokens"))
+    cut_parts: dict[int, int] = {}
+    for (index, _), output, was_cut in zip(segments, outputs, cut, strict=True):
         if isinstance(output, Exception):
             results[index] = output
         elif not isinstance(results[index], Exception):
             joined.setdefault(index, []).append(output)
+            cut_parts[index] = cut_parts.get(index, 0) + was_cut
     for index, parts in joined.items():
         if not isinstance(results[index], Exception):
             restored = unmask(join_sentences(parts, target_language), masked[index])
             # Checked again on the output: a term must be there as often as in the input.
             lost = [*restored.lost, *missing_terms(restored.text, glossary or {}, texts[index])]
-            results[index] = Translation(restored.text, list(dict.fromkeys(lost)))
+            results[index] = Translation(restored.text, list(dict.fromkeys(lost)),
+                                         cut_parts[index])
     return results
+

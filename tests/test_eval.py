@@ -157,3 +157,11 @@ def test_the_eval_deployment_names_the_flow_and_its_parameters():
     flow = load_flow_from_entrypoint(str(REPO / entry["entrypoint"]))
     assert flow.name == "briefs-eval"
     assert set(entry["parameters"]) <= set(parameter_schema(flow).properties)
+
+
+def test_a_report_that_scored_nothing_is_named_unscored():
+    report = {"summaries": {"rouge1": 0.0, "n": 0, "failed": 0},
+              "translations": {"de": {"bleu": 0.0, "n": 4, "failed": 4},
+                               "fr": {"bleu": 1.0, "n": 4, "failed": 1}}}
+    assert evaluation.unscored(report) == ["summaries: no rows",
+                                           "translations.de: all 4 outputs failed"]

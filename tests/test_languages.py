@@ -479,3 +479,43 @@ def test_the_tiny_preset_routes_every_language_to_a_tiny_translator():
     route = load_config("tiny").sources.route("lv")
     assert route is not None and route.translator.id == "briefs-tiny/marian-lv-en-random-weights"
     assert Path(load_model(route.translator).tokenizer.name_or_path).is_dir()
+
+
+# Guards on every output ---------------------------------------------------------------------------
+
+def test_every_output_of_a_routed_brief_is_guarded_and_counted_in_the_manifest():
+    """The tiny models' gibberish trips the guards; which codes is theirs to say, but every
+    step's output (the pivot, the summary, the translation) is checked and counted."""
+    from tasks.render import manifest_document
+
+    config = config_with(languages=["de"])
+    [brief] = brief_all([article("german", GERMAN, "Neues Gesetz")], config).values()
+    document = brief_document(brief, config, {}, "run-1")
+
+    summary_step = document["steps"]["summary"]["warnings"]
+    translation_step = document["steps"]["translations"]["de"]["warnings"]
+    assert any(w["detail"].startswith("pivot 'en': ") for w in summary_step), summary_step
+    assert any(w["detail"].startswith("summary 'en': ") for w in summary_step), summary_step
+    assert all(w["detail"].startswith("translation 'de': ") for w in translation_step)
+    assert translation_step
+    manifest = manifest_document("run-1", "now", {}, [document], [], {})
+    codes = [w["code"] for w in document["warnings"]]
+    assert manifest["warnings"] == {code: codes.count(code) for code in set(codes)}
+    assert manifest["articles"][0]["warnings"] == sorted(set(codes))
+
+
+def test_guards_fail_on_fails_the_article_also_when_its_brief_is_reused(tmp_path):
+    config = config_with(languages=["de"])
+    item = article("english", "The parliament passed a new law on Thursday after a long "
+                   "debate about the costs.", "New law")
+    store, existing, _ = written_night(tmp_path, config, item)
+    strict = config_with(languages=["de"], guards={"fail_on": ["random_weights"]})
+
+    plan = plan_reuse(store, [item], strict, existing)
+    assert not plan.unchanged  # not taken over whole: it goes on, to fail
+    [failure] = translate_briefs(plan.partial, strict)
+
+    assert isinstance(failure, Failure)
+    assert failure.reason.startswith("guard random_weights: briefs-tiny/")
+    with pytest.raises(ValueError, match="unknown warning codes"):
+        config_with(guards={"fail_on": ["no_such_code"]})
