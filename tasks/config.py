@@ -300,7 +300,7 @@ class GuardsConfig(Strict):
 class DeliveryConfig(Strict):
     """After a night's run, a short message per language through Prefect notification blocks."""
 
-    notification_blocks: list[str] = Field(
+    notification_blocks: list[Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")]] = Field(
         default_factory=list, description="'<block-type>/<name>' of Prefect notification "
         "blocks (email-server-credentials for SMTP e-mail, slack-webhook, apprise, "
         "custom-webhook...); empty: no delivery")
