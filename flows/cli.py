@@ -20,6 +20,11 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "tasks,transformers,botoc
 # botocore at DEBUG logs signed requests: AWS credentials are redacted before any handler.
 log_redaction.install()
 
+ModelsOption = Annotated[str, typer.Option(
+    help="model preset (default, tiny) or a local summariser folder", envvar="BRIEFS_MODELS")]
+ConfigOption = Annotated[str | None, typer.Option(
+    help="a YAML config file (replaces the preset)", envvar="BRIEFS_CONFIG")]
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn a night's news into multilingual briefs.")
 
@@ -36,11 +41,8 @@ def run(
     languages: Annotated[str | None, typer.Option(
         help="target languages, comma-separated (e.g. de,fr,es); default: the config's",
         envvar="BRIEFS_LANGUAGES")] = None,
-    models: Annotated[str, typer.Option(
-        help="model preset (default, tiny) or a local summariser folder",
-        envvar="BRIEFS_MODELS")] = "default",
-    config: Annotated[str | None, typer.Option(
-        help="a YAML config file (replaces the preset)", envvar="BRIEFS_CONFIG")] = None,
+    models: ModelsOption = "default",
+    config: ConfigOption = None,
     limit: Annotated[int | None, typer.Option(
         help="brief only the first N input objects (a trial run)")] = None,
     shards: Annotated[int | None, typer.Option(
@@ -83,10 +85,8 @@ def run(
 def extract(
     paths: Annotated[list[Path], typer.Argument(help="input files (html, txt, md, json, jsonl, "
                                                 "optionally .gz)", exists=True, dir_okay=False)],
-    models: Annotated[str, typer.Option(help="model preset whose limits apply",
-                                        envvar="BRIEFS_MODELS")] = "default",
-    config: Annotated[str | None, typer.Option(
-        help="a YAML config file (replaces the preset)", envvar="BRIEFS_CONFIG")] = None,
+    models: ModelsOption = "default",
+    config: ConfigOption = None,
 ) -> None:
     """Print what a run would see of each file, one JSON line per article: path, title,
     text, language, url, published (and `error` for one that fails).
@@ -111,11 +111,8 @@ def extract(
 
 @app.command("eval")
 def eval_(
-    models: Annotated[str, typer.Option(
-        help="model preset (default, tiny) or a local summariser folder",
-        envvar="BRIEFS_MODELS")] = "default",
-    config: Annotated[str | None, typer.Option(
-        help="a YAML config file (replaces the preset)", envvar="BRIEFS_CONFIG")] = None,
+    models: ModelsOption = "default",
+    config: ConfigOption = None,
     languages: Annotated[str | None, typer.Option(
         help="target languages to score, comma-separated (the corpus has de, fr, es, ro); "
              "default: the config's", envvar="BRIEFS_LANGUAGES")] = None,
