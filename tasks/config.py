@@ -309,6 +309,9 @@ class DeliveryConfig(Strict):
     retries: int = Field(3, ge=0, description="a failed delivery is tried again this many "
                          "times, then recorded in the manifest; it never fails the briefs")
     retry_delay_seconds: float = Field(10, ge=0)
+    max_seconds: float = Field(300, gt=0, description="delivery's time in all: a message not "
+                               "sent by then is recorded as failed, so a dead server cannot "
+                               "hold the run's end (SMTP waits 30 s per operation)")
     email_to: list[str] = Field(default_factory=list, description="recipients of the e-mail "
                                 "sent through each email-server-credentials block")
     email_from: str | None = Field(None, description="the e-mail's sender; empty: the "

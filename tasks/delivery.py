@@ -21,6 +21,7 @@ import logging
 import re
 import smtplib
 import ssl
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -104,8 +105,12 @@ def deliver(messages: list[Message], settings: DeliveryConfig,
     each of its messages with 0 attempts. Never raises for a failed delivery.
     """
     load = load or load_sender
+    ends = time.monotonic() + settings.max_seconds
     records: list[dict[str, Any]] = []
     for ref in settings.notification_blocks:
+        if time.monotonic() >= ends:
+            records += [_not_sent(ref, m, settings) for m in messages]
+            continue
         try:
             send = load(ref, settings)
         except Exception as exc:
@@ -114,21 +119,32 @@ def deliver(messages: list[Message], settings: DeliveryConfig,
             records += [{"block": ref, "language": m.language, "status": "failed",
                          "attempts": 0, "error": error} for m in messages]
             continue
-        records += [send_with_retries(send, ref, m, settings) for m in messages]
+        records += [send_with_retries(send, ref, m, settings, ends)
+                    if time.monotonic() < ends else _not_sent(ref, m, settings)
+                    for m in messages]
     return records
 
 
-def send_with_retries(send: Send, ref: str, message: Message,
-                      settings: DeliveryConfig) -> dict[str, Any]:
-    """Send one message, trying again `settings.retries` times; the record of how it went."""
+def _not_sent(ref: str, message: Message, settings: DeliveryConfig) -> dict[str, Any]:
+    return {"block": ref, "language": message.language, "status": "failed", "attempts": 0,
+            "error": f"not sent: delivery.max_seconds ({settings.max_seconds:g}) had passed"}
+
+
+def send_with_retries(send: Send, ref: str, message: Message, settings: DeliveryConfig,
+                      ends: float | None = None) -> dict[str, Any]:
+    """Send one message, trying again `settings.retries` times while no retry would start
+    after `ends` (a `time.monotonic()`); the record of how it went."""
     record: dict[str, Any] = {"block": ref, "language": message.language, "attempts": 0}
 
     def attempt() -> None:
         record["attempts"] += 1
         send(message)
 
+    stop = tenacity.stop_after_attempt(settings.retries + 1)
+    if ends is not None:
+        stop |= tenacity.stop_before_delay(max(ends - time.monotonic(), 0))
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(settings.retries + 1),
+        stop=stop,
         wait=tenacity.wait_fixed(settings.retry_delay_seconds),
         before_sleep=lambda state: log.warning(
             "delivery of %s through %s, attempt %d failed: %s; trying again in %.0f s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -233,3 +234,28 @@ def test_e_mail_needs_recipients_and_errors_hide_url_secrets(monkeypatch):
                                   "mailto://user:pass@smtp.example.org:587/?to=x failed"))
     assert error == ("RuntimeError: POST https://hooks.slack.com/... and "
                      "mailto://smtp.example.org:587/... failed")
+
+
+def test_delivery_stops_at_its_time_limit_and_records_what_was_not_sent():
+    """A server that never answers in time cannot hold the run's end: retries stop at
+    delivery.max_seconds, and the messages after it are recorded as not sent."""
+    manifest = {"run_id": "r", "started_at": RUN_DATE, "parameters": {},
+                "counts": {"total": 1, "succeeded": 1, "failed": 0, "skipped": 0}}
+    messages = build_messages(manifest, ["en", "de", "fr"], [{"summaries": {"de": "x"}}],
+                              open_store("/nonexistent-briefs"), 60)
+    settings = DeliveryConfig(notification_blocks=["custom-webhook/slow"], retries=10,
+                              retry_delay_seconds=0.2, max_seconds=0.5)
+
+    def slow_server(message) -> None:
+        time.sleep(0.3)
+        raise TimeoutError("the server did not answer")
+
+    started = time.monotonic()
+    records = deliver(messages, settings, load=lambda ref, settings: slow_server)
+
+    assert time.monotonic() - started < 2  # not 3 languages × 11 attempts × 0.5 s
+    assert [r["status"] for r in records] == ["failed"] * 3
+    assert records[0]["attempts"] >= 1 and sum(r["attempts"] for r in records) <= 3
+    assert records[-1] == {"block": "custom-webhook/slow", "language": "fr",
+                           "status": "failed", "attempts": 0,
+                           "error": "not sent: delivery.max_seconds (0.5) had passed"}
