@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from tasks.config import LimitsConfig
+from tasks.language import language_code
 from tasks.records import Article, Failure, Source
 from tasks.text import words as text_words
 
@@ -300,7 +301,6 @@ def _valid_unicode(text: str) -> str:
 PRECISION_MIN_SHARE = 0.3
 VISIBLE_TEXT = ("//body//text()[not(ancestor::script) and not(ancestor::style) "
                 "and not(ancestor::noscript)]")
-LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_]|$)")  # BCP 47 primary language subtag
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
@@ -342,17 +342,14 @@ def _document_text(document: object) -> str:
 
 
 def _declared_language(tree: HtmlElement) -> str | None:
-    """The primary subtag of the page's `<html lang>` (else `xml:lang`, else a
-    Content-Language meta tag), in lower case: `en-US` → `en`, `zh-Hans` → `zh`."""
+    """The ISO 639-1 code of the page's `<html lang>` (else `xml:lang`, else a
+    Content-Language meta tag), read by langcodes: `en-US` → `en`, `zh-Hans` → `zh`."""
     root = tree.getroottree().getroot()
     candidates = [root.get("lang"), root.get("xml:lang"), root.get(XML_LANG)]
     candidates += root.xpath("//meta[translate(@http-equiv, 'CONTENT-LANGUAGE', "
                              "'content-language')='content-language']/@content")
-    for value in candidates:
-        match = LANGUAGE_TAG.match((value or "").strip())
-        if match:
-            return match[1].lower()
-    return None
+    return next(filter(None, (language_code((value or "").strip()) for value in candidates)),
+                None)
 
 
 def _decode_declared(data: bytes) -> str | None:

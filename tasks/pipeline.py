@@ -31,7 +31,7 @@ from tasks.routes import (
     route_steps,
     summarise_in_source,
 )
-from tasks.step_models import StepModel, step_model, version_of
+from tasks.step_models import StepModel, record_of, step_model
 from tasks.storage import ObjectInfo, StorageError, Store, object_uri
 from tasks.summarise import summarise_texts
 from tasks.timing import time_shares
@@ -333,7 +333,7 @@ def reuse_steps(article: Article, earlier: dict[str, Any], models: dict[str | No
 
 def model_versions(loaded: dict[str, LoadedModel]) -> dict[str, dict[str, Any]]:
     """Role → model id, revision, engine and compute type, as recorded in every brief."""
-    return {role: {**version_of(m), **m.runs_on} for role, m in loaded.items()}
+    return {role: record_of(m) for role, m in loaded.items()}
 
 
 def object_failure(source: str, key: str, reason: str, status: str = "failed") -> Failure:

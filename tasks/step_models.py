@@ -31,7 +31,7 @@ class StepModel:
     @property
     def record(self) -> dict[str, Any]:
         """What a brief records of it: id, revision, engine and compute type."""
-        return {**self.version, **self.loaded.runs_on}
+        return record_of(self.loaded)
 
     def summary_key(self, text: str, route: dict[str, Any] | None = None) -> str:
         """The key of a summary of `text`; `route`: how a non-English text reached it."""
@@ -61,6 +61,11 @@ class StepModel:
 
 def version_of(loaded: LoadedModel) -> dict[str, Any]:
     return {"id": loaded.model_id, "revision": loaded.revision}
+
+
+def record_of(loaded: LoadedModel) -> dict[str, Any]:
+    """What a brief records of a model: id, revision, engine and compute type."""
+    return {**version_of(loaded), **loaded.runs_on}
 
 
 def summarizer_step(ref: ModelRef, config: BriefsConfig) -> StepModel:
