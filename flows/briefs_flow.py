@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -15,6 +16,8 @@ from pydantic import Field
 
 from flows.artifacts import Progress, publish_partial_run, publish_results
 from flows.fan_out import run_shards, shard_deployment_exists
+from flows.object_events import Arrivals, arrived_objects
+from flows.provenance import run_trigger
 from tasks import log_redaction
 from tasks.articles import input_format
 from tasks.config import BriefsConfig, ConfigError, load_config
@@ -24,7 +27,8 @@ from tasks.outcome import Deadline, run_ending
 from tasks.pipeline import ReusePlan, drop_duplicates, made_by_run, object_failure
 from tasks.records import Article, Brief, Failure
 from tasks.render import now_iso
-from tasks.schedule import fill_date, run_date
+from tasks.schedule import fill_date, night_of, run_date
+from tasks.selection import select
 from tasks.shards import (
     ShardSpec,
     cut_shards,
@@ -39,6 +43,7 @@ from tasks.steps import (
     list_existing_briefs,
     load_models,
     read_articles,
+    read_night_manifest,
     reuse_briefs,
     summarise,
     translate,
@@ -83,6 +88,9 @@ def briefs(
     models: str = "default",
     config: str | None = None,
     limit: Annotated[int, Field(ge=1)] | None = None,
+    article_ids: list[str] | None = None,
+    force: bool = False,
+    arrivals: Arrivals | None = None,
     shard: ShardSpec | None = None,
 ):
     """Summarise every article under `source`, translate the summaries, write them to `dest`.
@@ -99,72 +107,146 @@ def briefs(
         config: A YAML config file that replaces the preset.
         limit: Brief only the first N input objects (for trial runs; at least 1); empty
             means all.
+        article_ids: Brief only these articles of the night: article ids as in the
+            manifest, or object keys under `source`. The night's digests are rebuilt from
+            all its briefs. Empty means the whole night.
+        force: Brief again even articles whose brief is up to date (same article, models
+            and settings). The brief replaced is kept under history/<article_id>/.
+        arrivals: Set by the late-arrivals trigger: brief the objects named by its
+            `briefs.object.created` events. Leave empty.
         shard: Set by a parent run that fans out (`scale:` in the config): brief these
             objects only and hand back a shard result. Leave empty.
     """
-    logger = get_run_logger()
-    started_at, clock = now_iso(), time.perf_counter()
     settings = load_config(models, config, list(languages) if languages else None)
     if shard is not None:
-        return _brief_shard(shard, source, dest, settings)
-    deadline = Deadline(settings.timeouts.run_seconds)
-    day = run_date(date, settings.schedule.timezone, flow_run.get_scheduled_start_time())
-    source, dest = fill_date(source, day), fill_date(dest, day)
-    run_id = str(flow_run.get_id() or "local")
-    logger.info("run %s: %s → %s, languages %s, config %s", run_id, source, dest,
-                ",".join(settings.languages), settings.config_hash())
-    objects = list_articles(source, settings)
-    ledger = Ledger([], [], [object_failure(source, o.key, UNSUPPORTED, "skipped")
-                             for o in objects if input_format(o.key) is None])
-    supported = [o for o in objects if input_format(o.key) is not None][:limit]
-    progress = Progress(len(supported))
-    parameters = {"source": source, "dest": dest, "date": day, "languages": settings.languages,
-                  "models": models, "config": config, "limit": limit,
-                  "config_hash": settings.config_hash()}
-    shards = _shards_for(settings, supported)
-    if shards:
-        logger.info("fanning out: %d objects in %d shards over %s", len(supported),
-                    len(shards), settings.scale.shard_deployment)
-        fanned = run_shards(shards, {"source": source, "dest": dest,
-                                     "languages": settings.languages, "models": models,
-                                     "config": config},
-                            settings, run_id, deadline, progress)
-        merged = merge_shard_results(fanned.results)
-        ledger.written, ledger.reused = merged.written, merged.reused
-        ledger.unbriefed += merged.unbriefed + fanned.failures
-        timings = {"brief_seconds": round(time.perf_counter() - clock, 2),
-                   "shards": sum_timings(r["timings"] for r in fanned.results)}
-        extra = {"shards": fanned.record}
-    else:
-        versions = load_models.with_options(
-            timeout_seconds=settings.timeouts.load_models_seconds)(settings)
-        loaded_at, generation_before = time.perf_counter(), GENERATION.snapshot()
-        existing = list_existing_briefs(dest, settings)
-        _brief_objects(source, dest, supported, settings, versions, existing, run_id,
-                       deadline, ledger, progress)
-        timings = _timings(clock, loaded_at, generation_before)
-        extra = {}
+        return _brief_shard(shard, source, dest, settings, force)
+    run = Night(source, dest, settings, models, config, limit, force,
+                run_trigger(arrivals is not None))
+    if arrivals is None:
+        day = run_date(date, settings.schedule.timezone, flow_run.get_scheduled_start_time())
+        return run.brief(day, article_ids or None)
+    nights = arrivals_by_night(arrived_objects(arrivals, source.split("{date}")[0]), source,
+                               date, settings)
+    if not nights:
+        return Failed(message=f"no object under {source} in the events of {arrivals}")
+    states = [run.brief(day, uris) for day, uris in nights.items()]
+    if len(states) == 1:
+        return states[0]
+    message = " | ".join(f"{day}: {state.message}"
+                         for day, state in zip(nights, states, strict=True))
+    failed = next((state for state in states if state.is_failed()), None)
+    return (Failed(name=failed.name, message=message) if failed
+            else Completed(message=message))
 
-    manifest = write_digests_and_manifest(dest, settings, ledger.written, ledger.reused,
-                                          ledger.unbriefed, run_id, started_at, parameters,
-                                          timings, extra)
-    if settings.delivery.notification_blocks and limit is not None:
-        logger.info("a trial run (limit %d): the digests are not delivered", limit)
-    elif settings.delivery.notification_blocks:  # the whole night's digests (a shard returned)
-        manifest = deliver_digests(dest, settings, manifest, ledger.written + ledger.reused)
-    publish_results(manifest, ledger.written, ledger.reused, settings.languages,
-                    time.perf_counter() - clock)
-    unsupported = sum(e.get("reason") == UNSUPPORTED for e in manifest["articles"])
-    ending = run_ending(manifest["counts"], unsupported, settings.alerts.max_failed_share,
-                        deadline.missed, f"{dest.rstrip('/')}/manifest.json")
-    logger.info(ending.message)
-    if ending.ending == "partial":
-        publish_partial_run(run_id, dest, manifest)
-    if ending.ending == "timed_out":
-        return Failed(name="TimedOut", message=ending.message, data=manifest)
-    if ending.ending == "failed":
-        return Failed(message=ending.message, data=manifest)
-    return Completed(message=ending.message, data=manifest)
+
+def arrivals_by_night(uris: list[str], source: str, date: str | None,
+                      settings: BriefsConfig) -> dict[str, list[str]]:
+    """The arrived objects grouped by the night whose source folder holds them (`{date}`
+    in `source`); one that no night's folder holds is logged and left alone."""
+    logger = get_run_logger()
+    nights: dict[str, list[str]] = {}
+    for uri in uris:
+        day = night_of(uri, source)
+        if day is None:
+            logger.warning("%s is not under %s: not briefed by this run", uri, source)
+            continue
+        day = day or run_date(date, settings.schedule.timezone)
+        nights.setdefault(day, []).append(uri)
+    logger.info("arrivals: %s", ", ".join(f"{len(u)} for {d}" for d, u in nights.items()))
+    return nights
+
+
+@dataclass
+class Night:
+    """A run's settings, to brief one night (whole, or only the chosen articles) with."""
+
+    source: str
+    dest: str
+    settings: BriefsConfig
+    models: str
+    config: str | None
+    limit: int | None
+    force: bool
+    trigger: dict[str, str]
+
+    def brief(self, day: str, requested: list[str] | None):
+        """Brief the night `day`: every object under its source, or only the `requested`
+        articles (ids, keys or URIs); write its digests and manifest; end the run."""
+        logger = get_run_logger()
+        started_at, clock = now_iso(), time.perf_counter()
+        settings, limit = self.settings, self.limit
+        deadline = Deadline(settings.timeouts.run_seconds)
+        source, dest = fill_date(self.source, day), fill_date(self.dest, day)
+        run_id = str(flow_run.get_id() or "local")
+        logger.info("run %s (%s): %s → %s, languages %s, config %s%s", run_id,
+                    self.trigger["kind"], source, dest, ",".join(settings.languages),
+                    settings.config_hash(),
+                    f", {len(requested)} articles chosen" if requested else "")
+        objects = list_articles(source, settings)
+        ledger = Ledger()
+        previous, selection = None, None
+        if requested:
+            previous = read_night_manifest(dest, settings)
+            selection = select(requested, objects, source, previous)
+            objects, ledger.unbriefed = selection.objects, list(selection.not_found)
+        ledger.unbriefed += [object_failure(source, o.key, UNSUPPORTED, "skipped")
+                             for o in objects if input_format(o.key) is None]
+        supported = [o for o in objects if input_format(o.key) is not None][:limit]
+        progress = Progress(len(supported))
+        parameters = {"source": source, "dest": dest, "date": day,
+                      "languages": settings.languages, "models": self.models,
+                      "config": self.config, "limit": limit, "article_ids": requested,
+                      "force": self.force, "config_hash": settings.config_hash()}
+        shards = [] if requested else _shards_for(settings, supported)
+        if shards:
+            logger.info("fanning out: %d objects in %d shards over %s", len(supported),
+                        len(shards), settings.scale.shard_deployment)
+            fanned = run_shards(shards, {"source": source, "dest": dest,
+                                         "languages": settings.languages,
+                                         "models": self.models, "config": self.config,
+                                         "force": self.force},
+                                settings, run_id, deadline, progress)
+            merged = merge_shard_results(fanned.results)
+            ledger.written, ledger.reused = merged.written, merged.reused
+            ledger.unbriefed += merged.unbriefed + fanned.failures
+            timings = {"brief_seconds": round(time.perf_counter() - clock, 2),
+                       "shards": sum_timings(r["timings"] for r in fanned.results)}
+            extra = {"shards": fanned.record}
+        else:
+            versions = load_models.with_options(
+                timeout_seconds=settings.timeouts.load_models_seconds)(settings)
+            loaded_at, generation_before = time.perf_counter(), GENERATION.snapshot()
+            existing = list_existing_briefs(dest, settings)
+            _brief_objects(source, dest, supported, settings, versions, existing, run_id,
+                           deadline, ledger, progress, self.force,
+                           selection.keeps if selection else None)
+            timings = _timings(clock, loaded_at, generation_before)
+            extra = {}
+        if selection is not None:
+            ledger.unbriefed += selection.unaccounted(ledger.recorded(), source)
+
+        manifest = write_digests_and_manifest(
+            dest, settings, ledger.written, ledger.reused, ledger.unbriefed, run_id,
+            started_at, parameters, timings, {"trigger": self.trigger, **extra},
+            partial=requested is not None, previous=previous)
+        if settings.delivery.notification_blocks and (limit is not None or requested):
+            logger.info("a trial or partial run: the digests are not delivered")
+        elif settings.delivery.notification_blocks:  # the whole night's digests
+            manifest = deliver_digests(dest, settings, manifest,
+                                       ledger.written + ledger.reused)
+        publish_results(manifest, ledger.written, ledger.reused, settings.languages,
+                        time.perf_counter() - clock)
+        unsupported = sum(e.get("reason") == UNSUPPORTED for e in manifest["articles"])
+        ending = run_ending(manifest["counts"], unsupported, settings.alerts.max_failed_share,
+                            deadline.missed, f"{dest.rstrip('/')}/manifest.json")
+        logger.info(ending.message)
+        if ending.ending == "partial":
+            publish_partial_run(run_id, dest, manifest)
+        if ending.ending == "timed_out":
+            return Failed(name="TimedOut", message=ending.message, data=manifest)
+        if ending.ending == "failed":
+            return Failed(message=ending.message, data=manifest)
+        return Completed(message=ending.message, data=manifest)
 
 
 def _shards_for(settings: BriefsConfig, objects: list[ObjectInfo]) -> list[list[ObjectInfo]]:
@@ -186,7 +268,8 @@ def _shards_for(settings: BriefsConfig, objects: list[ObjectInfo]) -> list[list[
     return cut_shards(objects, scale.shard_articles, scale.shard_bytes, scale.shards)
 
 
-def _brief_shard(spec: ShardSpec, source: str, dest: str, settings: BriefsConfig):
+def _brief_shard(spec: ShardSpec, source: str, dest: str, settings: BriefsConfig,
+                 force: bool):
     """A child run: brief the shard's objects as a whole run would, then write the shard
     result last. Ends Completed whatever its articles' fate (the parent decides the run's
     state); a shard that breaks ends Failed and the parent submits it again."""
@@ -209,7 +292,7 @@ def _brief_shard(spec: ShardSpec, source: str, dest: str, settings: BriefsConfig
     ledger = Ledger()
     objects = spec.objects()
     seen = _brief_objects(source, dest, objects, settings, versions, existing, spec.run_id,
-                          deadline, ledger, Progress(len(objects)))
+                          deadline, ledger, Progress(len(objects)), force)
     document = shard_result_document(
         spec, str(flow_run.get_id() or "local"), ledger.written, ledger.reused,
         ledger.unbriefed, {article.article_id: digest for digest, article in seen.items()},
@@ -230,9 +313,12 @@ def _timings(clock: float, loaded_at: float, generation_before: Any) -> dict[str
 
 def _brief_objects(source: str, dest: str, objects: list[ObjectInfo], settings: BriefsConfig,
                    versions: dict[str, Any], existing: set[str], run_id: str,
-                   deadline: Deadline, ledger: Ledger, progress: Progress) -> dict[str, Article]:
+                   deadline: Deadline, ledger: Ledger, progress: Progress, force: bool = False,
+                   keeps: Callable[[Article | Failure], bool] | None = None
+                   ) -> dict[str, Article]:
     """Read, summarise, translate and write the objects batch by batch; every article lands
-    in the ledger. Returns the articles briefed, by text digest (the first of each text)."""
+    in the ledger (of an object read for chosen articles, those that `keeps`). Returns the
+    articles briefed, by text digest (the first of each text)."""
     seen: dict[str, Article] = {}
     size = settings.batching.articles_per_task
     batches = _chunks(objects, size)
@@ -252,6 +338,7 @@ def _brief_objects(source: str, dest: str, objects: list[ObjectInfo], settings: 
             ledger.unbriefed += [object_failure(source, o.key, f"could not be read: {exc}")
                                  for o in objects_batch]
             continue
+        items = [i for i in items if keeps is None or keeps(i)]
         ledger.unbriefed += [i for i in items if isinstance(i, Failure)]
         articles, duplicates = drop_duplicates([i for i in items if isinstance(i, Article)], seen)
         ledger.unbriefed += duplicates
@@ -259,7 +346,7 @@ def _brief_objects(source: str, dest: str, objects: list[ObjectInfo], settings: 
         for part, group in enumerate(groups, start=1):
             group_label = label if len(groups) == 1 else f"{label}.{part}"
             _brief_group(group, settings, dest, versions, existing, group_label, run_id,
-                         deadline, ledger, writes)
+                         deadline, ledger, writes, force)
         progress.update(number * size)
     _settle_writes(writes, ledger)
     return seen
@@ -299,9 +386,10 @@ def _settle_writes(writes: list[Write], ledger: Ledger) -> None:
 
 def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
                  versions: dict[str, Any], existing: set[str], label: str, run_id: str,
-                 deadline: Deadline, ledger: Ledger, writes: list[Write]) -> None:
-    """Brief one group of articles: reuse unchanged steps, summarise, translate, and start
-    writing (the write runs while the next group generates; see `_settle_writes`).
+                 deadline: Deadline, ledger: Ledger, writes: list[Write], force: bool) -> None:
+    """Brief one group of articles: reuse unchanged steps (none when `force`), summarise,
+    translate, and start writing (the write runs while the next group generates; see
+    `_settle_writes`).
 
     Every article of the group ends up in the ledger, reused or unbriefed, or in `writes`.
     """
@@ -309,8 +397,8 @@ def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
     setting = ("timeouts.generate_seconds" if timeout == settings.timeouts.generate_seconds
                else "timeouts.run_seconds")
     try:
-        plan = (reuse_briefs(dest, group, settings, existing, batch=label) if existing
-                else ReusePlan(to_summarise=group))
+        plan = (reuse_briefs(dest, group, settings, existing, batch=label)
+                if existing and not force else ReusePlan(to_summarise=group))
         # A brief an earlier attempt of this run wrote (a shard run again) counts as written.
         ledger.written += [d for d in plan.unchanged if made_by_run(d, run_id)]
         earlier = [d for d in plan.unchanged if not made_by_run(d, run_id)]
@@ -328,7 +416,7 @@ def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
         _settle_writes(writes, ledger)  # the previous group's, done while this one generated
         if done:
             writes.append(Write(write_briefs.submit(dest, done, settings, versions, run_id,
-                                                    batch=label), done, label))
+                                                    existing, batch=label), done, label))
     except Exception as exc:  # a model step past its time limit, or writes that cannot start
         reason = (f"batch {label} {TIMED_OUT.format(seconds=timeout, setting=setting)}"
                   if isinstance(exc, TimeoutError) else f"batch {label} failed: {exc}")

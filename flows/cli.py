@@ -48,6 +48,13 @@ def run(
     shards: Annotated[int | None, typer.Option(
         help="fan out into N shard runs of the shard deployment (scale.shard_deployment) on "
              "the Prefect API's workers; default: this process briefs everything")] = None,
+    article_id: Annotated[list[str] | None, typer.Option(
+        help="brief only this article (an id from the manifest, or an object key under "
+             "SOURCE); repeat for more. The digests are rebuilt from every brief in DEST")
+    ] = None,
+    force: Annotated[bool, typer.Option(
+        help="brief again even up-to-date articles (the replaced briefs go to history/)")
+    ] = False,
 ) -> None:
     """Run the briefs flow once over SOURCE, writing to DEST.
 
@@ -72,13 +79,51 @@ def run(
         typer.echo(f"briefs: {exc}", err=True)
         raise typer.Exit(1) from None
     state = briefs(source=source, dest=dest, languages=wanted, models=models, config=config,
-                   limit=limit, return_state=True)
+                   limit=limit, article_ids=article_id, force=force, return_state=True)
     typer.echo(state.message or state.name)
     manifest = state.result(raise_on_failure=False)
     if isinstance(manifest, dict) and "counts" in manifest:
         raise typer.Exit(2 if manifest["counts"]["failed"] else 0)
     typer.echo(f"briefs: the run failed: {manifest}", err=True)
     raise typer.Exit(1)
+
+
+@app.command()
+def notify(
+    message: Annotated[str, typer.Argument(
+        help="a file holding the S3 event notification (JSON), or - for standard input")] = "-",
+) -> None:
+    """Send a `briefs.object.created` event to the Prefect API (PREFECT_API_URL) for each
+    object an S3 event notification names as created: the nightly deployment's trigger
+    briefs them. Reads the notification as S3 sends it to SQS, SNS, EventBridge or a
+    webhook, or an `aws sqs receive-message` response.
+
+    Exit status: 0 sent (or nothing created to send); 1 not a notification, or the API
+    cannot be reached.
+    """
+    import asyncio
+    import sys
+
+    from flows.object_events import emit_created
+    from tasks.s3_notifications import NotificationError, created_objects
+
+    try:
+        text = sys.stdin.read() if message == "-" else Path(message).read_text(encoding="utf-8")
+        objects = created_objects(text)
+    except (OSError, NotificationError) as exc:
+        typer.echo(f"briefs notify: {message}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if not os.environ.get("PREFECT_API_URL"):
+        typer.echo("briefs notify: set PREFECT_API_URL to the Prefect server of the "
+                   "deployment (the events go there)", err=True)
+        raise typer.Exit(1)
+    try:
+        asyncio.run(emit_created(objects))
+    except Exception as exc:  # refused connection, bad URL: say so, exit non-zero
+        typer.echo(f"briefs notify: the events could not be sent: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for item in objects:
+        typer.echo(f"briefs.object.created {item.uri}")
 
 
 @app.command()

@@ -8,7 +8,6 @@ are raised instead, for the caller's retries.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from tasks.guards import fail_reason
 from tasks.language import describe
 from tasks.languages import ENGLISH
 from tasks.models import LoadedModel
+from tasks.night import brief_key, keep_history, read_json
 from tasks.notices import glossary_lost, step_notices, step_record
 from tasks.records import Article, Brief, Failure
 from tasks.render import brief_document, source_record, step_runs, to_json_bytes
@@ -171,16 +171,11 @@ def guard_policy(brief: Brief, fail_on: list[str]) -> Brief | Failure:
     return Failure.of(brief.article, reason) if reason else brief
 
 
-BRIEFS_FOLDER = "briefs/"
-
-
-def brief_key(article_id: str) -> str:
-    return f"{BRIEFS_FOLDER}{article_id}.json"
-
-
 def write_briefs(store: Store, briefs: list[Brief], config: BriefsConfig,
-                 models: dict[str, dict[str, Any]], run_id: str) -> list[dict[str, Any] | Failure]:
-    """Write each brief whole as `briefs/<article_id>.json`, each on its own.
+                 models: dict[str, dict[str, Any]], run_id: str,
+                 existing: set[str]) -> list[dict[str, Any] | Failure]:
+    """Write each brief whole as `briefs/<article_id>.json`, each on its own; a brief it
+    replaces (a key in `existing`) is first kept under `history/<article_id>/`.
 
     Returns, per brief, the document written or a `Failure`: a brief that could not be
     written (botocore's retries exhausted) fails alone, and those written are recorded.
@@ -188,8 +183,11 @@ def write_briefs(store: Store, briefs: list[Brief], config: BriefsConfig,
     results: list[dict[str, Any] | Failure] = []
     for brief in briefs:
         document = brief_document(brief, config, models, run_id)
+        key = brief_key(brief.article_id)
         try:
-            store.write(brief_key(brief.article_id), to_json_bytes(document), "application/json")
+            if key in existing:
+                keep_history(store, brief.article_id)
+            store.write(key, to_json_bytes(document), "application/json")
         except StorageError as exc:
             results.append(Failure.of(brief.article, f"the brief could not be written: {exc}"))
             continue
@@ -274,17 +272,7 @@ def made_by_run(brief: dict[str, Any], run_id: str) -> bool:
 
 def _earlier_brief(store: Store, article: Article, existing: set[str]) -> dict[str, Any] | None:
     key = brief_key(article.article_id)
-    if key not in existing:
-        return None
-    try:
-        earlier = json.loads(store.read(key))
-    except StorageError as exc:
-        if exc.transient:
-            raise
-        return None
-    except ValueError:  # not valid JSON: brief it again
-        return None
-    return earlier if isinstance(earlier, dict) else None
+    return read_json(store, key) if key in existing else None  # unreadable: brief it again
 
 
 def reuse_steps(article: Article, earlier: dict[str, Any], models: dict[str | None, StepModel],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 DATE_FORMAT = "%Y-%m-%d"
@@ -22,3 +23,13 @@ def run_date(given: str | None, timezone: str, now: dt.datetime | None = None) -
 def fill_date(uri: str, day: str) -> str:
     """Put the run's date into a URI template such as `s3://news-in/{date}/`."""
     return uri.replace("{date}", day)
+
+
+def night_of(uri: str, template: str) -> str | None:
+    """The night (YYYY-MM-DD) whose folder under the URI template holds `uri`; "" when the
+    template has no `{date}` and holds it; None when it is not under the template."""
+    before, date, after = template.partition("{date}")
+    if not date:
+        return "" if uri.startswith(template) else None
+    found = re.match(re.escape(before) + r"(\d{4}-\d{2}-\d{2})" + re.escape(after), uri)
+    return found[1] if found else None

@@ -14,7 +14,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from tasks import pipeline
+from tasks import night, pipeline
 from tasks.config import BriefsConfig
 from tasks.digest import digest_entries, digest_languages
 from tasks.records import Article, Brief, Failure
@@ -90,7 +90,7 @@ def list_articles(source: str, config: BriefsConfig) -> list[ObjectInfo]:
 @task(name="list-existing-briefs", **STORAGE)
 def list_existing_briefs(dest: str, config: BriefsConfig) -> set[str]:
     """Keys of the briefs already under the destination (a re-run skips unchanged ones)."""
-    keys = {o.key for o in _store(dest, config).list(under=pipeline.BRIEFS_FOLDER)}
+    keys = {o.key for o in _store(dest, config).list(under=night.BRIEFS_FOLDER)}
     get_run_logger().info("%d briefs already under %s", len(keys), dest)
     return keys
 
@@ -147,12 +147,14 @@ def translate(briefs: list[Brief], config: BriefsConfig, batch: str) -> list[Bri
 # write; a brief whose write still fails is recorded as failed, the others as written.
 @task(name="write-briefs", task_run_name="write-briefs {batch}", **COMMON)
 def write_briefs(dest: str, briefs: list[Brief], config: BriefsConfig,
-                 models: dict[str, dict[str, Any]], run_id: str,
+                 models: dict[str, dict[str, Any]], run_id: str, existing: set[str],
                  batch: str) -> list[dict[str, Any] | Failure]:
-    """Write a batch of briefs, each as one whole JSON object; a failed write fails alone."""
+    """Write a batch of briefs, each as one whole JSON object (a brief replaced is kept
+    under history/); a failed write fails alone."""
     logger = get_run_logger()
     started = time.perf_counter()
-    results = pipeline.write_briefs(_store(dest, config), briefs, config, models, run_id)
+    results = pipeline.write_briefs(_store(dest, config), briefs, config, models, run_id,
+                                    existing)
     for failure in (r for r in results if isinstance(r, Failure)):
         logger.warning("article %s failed: %s", failure.article_id, failure.reason)
     written = [r["article_id"] for r in results if isinstance(r, dict)]
@@ -161,21 +163,35 @@ def write_briefs(dest: str, briefs: list[Brief], config: BriefsConfig,
     return results
 
 
+@task(name="read-night-manifest", **STORAGE)
+def read_night_manifest(dest: str, config: BriefsConfig) -> dict[str, Any] | None:
+    """The night's manifest as the last run left it, if any: a partial run finds articles
+    by id in it, and updates it."""
+    return night.read_json(_store(dest, config), night.MANIFEST_KEY)
+
+
 @task(name="write-digests-and-manifest", **STORAGE)
 def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[dict[str, Any]],
                                reused: list[dict[str, Any]], unbriefed: list[Failure],
                                run_id: str, started_at: str, parameters: dict[str, Any],
-                               timings: dict[str, Any],
-                               extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write one digest per language (Markdown and HTML) and the run's manifest.
+                               timings: dict[str, Any], extra: dict[str, Any] | None = None,
+                               partial: bool = False,
+                               previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write one digest per language (Markdown and HTML) and the manifests; returns the
+    run's manifest.
 
-    The digests hold every brief of the night: written now or reused from an earlier run.
-    The manifest is also kept as `runs/<run_id>/manifest.json`, so concurrent or repeated
-    runs never lose each other's record.
+    The digests hold every brief of the night: written now, reused from an earlier run, and
+    for a `partial` run (chosen articles, arrivals) every other brief under `dest`. The run's
+    manifest is kept as `runs/<run_id>/manifest.json`, so concurrent or repeated runs never
+    lose each other's record; `manifest.json` is the night's: the run's, or after a partial
+    run the `previous` one with the articles it touched updated.
     """
     store = _store(dest, config)
     all_languages = digest_languages(config.languages)
-    entries = digest_entries(written + reused)  # reader's order, near-duplicates grouped
+    briefs = written + reused
+    if partial:
+        briefs += night.night_briefs(store, {b["article_id"] for b in briefs})
+    entries = digest_entries(briefs)  # reader's order, near-duplicates grouped
     for lang in all_languages:
         store.write(f"digests/{lang}.md",
                     digest_markdown(lang, entries, run_id, all_languages).encode(),
@@ -185,10 +201,13 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[di
                     "text/html; charset=utf-8")
     manifest = manifest_document(run_id, started_at, parameters, written, unbriefed, timings)
     manifest.update(extra or {})
+    if partial:
+        manifest["touched"] = [e["article_id"] for e in manifest["articles"]]
     store.write(f"runs/{run_id}/manifest.json", to_json_bytes(manifest), "application/json")
-    store.write("manifest.json", to_json_bytes(manifest), "application/json")
-    get_run_logger().info("wrote digests for %s and the manifest: %s", ", ".join(all_languages),
-                          manifest["counts"])
+    whole = night.night_manifest(previous, manifest) if partial else manifest
+    store.write(night.MANIFEST_KEY, to_json_bytes(whole), "application/json")
+    get_run_logger().info("wrote digests of %d briefs for %s and the manifest: %s",
+                          len(briefs), ", ".join(all_languages), whole["counts"])
     return manifest
 
 
@@ -218,7 +237,7 @@ def deliver_digests(dest: str, config: BriefsConfig, manifest: dict[str, Any],
         store = _store(dest, config)
         store.write(f"runs/{manifest['run_id']}/manifest.json", to_json_bytes(manifest),
                     "application/json")
-        store.write("manifest.json", to_json_bytes(manifest), "application/json")
+        store.write(night.MANIFEST_KEY, to_json_bytes(manifest), "application/json")
     except Exception as exc:
         logger.warning("the manifest could not be written again with the delivery records: "
                        "%s", exc)

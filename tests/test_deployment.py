@@ -269,6 +269,79 @@ def test_briefs_serve_offers_the_same_nightly_deployment_without_a_pool():
     assert deployment.parameters["source"] == "s3://news-in/{date}/"
 
 
+def automation_runs(client, deployment_id) -> list:
+    """The deployment's runs that an automation (its trigger) started."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
+        id=DeploymentFilterId(any_=[deployment_id])))
+    return [r for r in runs if r.created_by and r.created_by.type == "AUTOMATION"]
+
+
+@pytest.mark.timeout(420)  # measured 95 s: a nightly run, the 40 s debounce, the event run
+def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
+        worker, client, s3, server_env, tmp_path):
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    from tests.test_editors import s3_record
+
+    s3.create_bucket(Bucket="news-in")
+    s3.create_bucket(Bucket="news-briefs")
+    objects = list(mixed_objects(corpus_or_skip(), {"txt": 3}).items())
+    (on_time, data), late = objects[0], objects[1:]
+    s3.put_object(Bucket="news-in", Key=f"{NIGHT}/{on_time}", Body=data)
+    deployment = client.read_deployment_by_name(DEPLOYMENT)
+    nightly = client.create_flow_run_from_deployment(deployment.id, parameters={
+        "date": NIGHT, "languages": ["de"], "models": "tiny"})
+    assert final_state(client, nightly.id).is_completed()
+    for key, data in late:  # a burst of two uploads after the night's run
+        s3.put_object(Bucket="news-in", Key=f"{NIGHT}/{key}", Body=data)
+    message = tmp_path / "s3-notification.json"
+    message.write_text(json.dumps({"Records": [s3_record(f"{NIGHT}/{key}") for key, _ in late]}))
+
+    # The trigger's run takes the deployment's parameters: tiny models here, as an operator
+    # would set them in the UI (the real ones cannot be downloaded offline).
+    client.update_deployment(deployment.id, DeploymentUpdate(
+        parameters={**deployment.parameters, "models": "tiny", "languages": ["de"]}))
+    try:
+        sent = subprocess.run([sys.executable, "-m", "flows.cli", "notify", str(message)],
+                              env=server_env, capture_output=True, text=True, timeout=120)
+        assert sent.returncode == 0, sent.stderr
+        [run] = wait_until(lambda: automation_runs(client, deployment.id), 120,
+                           "the trigger to start a run")
+        assert final_state(client, run.id).is_completed()
+        assert len(automation_runs(client, deployment.id)) == 1  # one run for the burst
+    finally:
+        client.update_deployment(deployment.id, DeploymentUpdate(
+            parameters=deployment.parameters))
+
+    def stored(key: str) -> dict:
+        return json.loads(s3.get_object(Bucket="news-briefs", Key=f"{NIGHT}/{key}")["Body"]
+                          .read())
+
+    night = stored("manifest.json")
+    assert night["run_id"] == str(run.id) and night["trigger"]["kind"] == "event"
+    touched = {e["source"]: e for e in night["articles"] if e["article_id"] in night["touched"]}
+    assert set(touched) == {f"s3://news-in/{NIGHT}/{key}" for key, _ in late}
+    assert all(e["status"] == "succeeded" for e in touched.values())
+    assert night["counts"]["total"] == 3 and night["counts"]["succeeded"] == 3
+    digest = s3.get_object(Bucket="news-briefs", Key=f"{NIGHT}/digests/de.md")["Body"].read()
+    assert f"Run {run.id} · 3 briefs".encode() in digest  # the night's, not only the two
+    assert stored(f"runs/{nightly.id}/manifest.json")["trigger"] == {"kind": "manual"}
+
+
+def test_the_late_arrivals_trigger_matches_the_nightly_source_in_both_deployment_files():
+    nightly = [yaml.safe_load((REPO / "infra" / name).read_text())["deployments"][0]
+               for name in ("prefect.yaml", "prefect-k8s.yaml")]
+    assert nightly[0]["triggers"] == nightly[1]["triggers"]
+    for deployment in nightly:
+        [trigger] = deployment["triggers"]
+        source = deployment["parameters"]["source"]
+        assert trigger["match"]["prefect.resource.id"] == source.split("{date}")[0] + "*"
+        assert trigger["parameters"]["arrivals"]["seconds"] == trigger["within"]
+        assert trigger["schedule_after"] > trigger["within"]  # the window's events are in
+
+
 def test_prefect_yaml_schedule_matches_the_config():
     from tasks.config import load_config
 

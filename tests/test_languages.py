@@ -159,7 +159,7 @@ def written_night(tmp_path: Path, config: BriefsConfig, item: Article):
     [brief] = brief_all([item], config).values()
     assert isinstance(brief, Brief), brief
     run_models = model_versions(load_all_models(config))
-    [document] = write_briefs(store, [brief], config, run_models, "run-1")
+    [document] = write_briefs(store, [brief], config, run_models, "run-1", set())
     return store, {f"briefs/{item.article_id}.json"}, document
 
 

@@ -1,0 +1,69 @@
+"""Late arrivals as Prefect events: one `briefs.object.created` per new object, its URI as
+the resource; the nightly deployment's trigger starts a run for a window of them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from tasks.s3_notifications import CreatedObject
+
+OBJECT_CREATED = "briefs.object.created"
+CLOCK_SKEW = timedelta(seconds=5)  # events a little before the trigger's own are read too
+
+
+class Arrivals(BaseModel):
+    """The `briefs.object.created` events an event-started run briefs: those from `since`
+    (the event that fired the trigger) to `seconds` later (the trigger's `within`, during
+    which it does not fire again)."""
+
+    since: datetime
+    seconds: float = Field(60, gt=0, le=3600)
+    first: str | None = None  # the URI in the event that fired the trigger
+
+
+def arrived_objects(arrivals: Arrivals, prefix: str) -> list[str]:
+    """The URIs (starting with `prefix`) named by the events of the window, in the order
+    they came, each once; the trigger's own always among them."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import (
+        EventFilter,
+        EventNameFilter,
+        EventOccurredFilter,
+        EventOrder,
+        EventResourceFilter,
+    )
+
+    window = EventFilter(
+        event=EventNameFilter(name=[OBJECT_CREATED]),
+        occurred=EventOccurredFilter(since=arrivals.since - CLOCK_SKEW,
+                                     until=arrivals.since + timedelta(seconds=arrivals.seconds)),
+        resource=EventResourceFilter(id_prefix=[prefix]),
+        order=EventOrder.ASC)
+    uris = [arrivals.first] if arrivals.first and arrivals.first.startswith(prefix) else []
+    with get_client(sync_client=True) as client:
+        page = client.read_events(window, limit=50)  # the most a page holds
+        while page is not None:
+            uris += [event.resource.id for event in page.events]
+            page = client.read_events_page(str(page.next_page)) if page.next_page else None
+    return list(dict.fromkeys(uris))
+
+
+async def emit_created(objects: list[CreatedObject]) -> None:
+    """Send one `briefs.object.created` event per object to the Prefect API. The event's id
+    comes from the object and its S3 sequencer, so a message delivered twice (SQS delivers
+    at least once) is one event."""
+    from prefect.events import Event
+    from prefect.events.clients import get_events_client
+
+    async with get_events_client() as client:
+        for item in objects:
+            resource = {"prefect.resource.id": item.uri, "prefect.resource.name": item.key,
+                        "briefs.bucket": item.bucket}
+            await client.emit(Event(
+                event=OBJECT_CREATED, resource=resource,
+                id=uuid.uuid5(uuid.NAMESPACE_URL, f"{item.uri}#{item.sequencer or item.etag}"),
+                payload={"size": item.size, "etag": item.etag, "s3_event": item.event_name,
+                         "s3_event_time": item.event_time}))

@@ -1,0 +1,75 @@
+"""Which objects a partial run reads: the articles an editor named (`article_ids`) or the
+objects that arrived (event runs), and which of their articles it briefs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasks.articles import article_id_for
+from tasks.night import NOT_FOUND
+from tasks.records import Article, Failure
+from tasks.storage import ObjectInfo, object_uri
+
+NOT_FOUND_REASON = (NOT_FOUND + "no article {ref!r} in the night's manifest and no object "
+                    "with that key under {source}")
+NOT_IN_OBJECT = "not briefed: {uri} holds no article {ref!r} now"
+
+
+@dataclass
+class Selection:
+    """The objects to read, and which of their articles to keep: every article of an object
+    named by key, only the named articles of one found by article id."""
+
+    objects: list[ObjectInfo] = field(default_factory=list)
+    whole: set[str] = field(default_factory=set)  # object URIs: all their articles
+    article_ids: dict[str, str] = field(default_factory=dict)  # article id → object key
+    not_found: list[Failure] = field(default_factory=list)
+
+    def keeps(self, item: Article | Failure) -> bool:
+        """Whether a parsed article (or a failure of one) is one this run briefs."""
+        uri = item.source.uri if isinstance(item, Article) else item.uri
+        return item.article_id in self.article_ids or object_of(uri) in self.whole
+
+    def unaccounted(self, recorded: set[str], source: str) -> list[Failure]:
+        """A failure for each named article the run recorded nothing of (its object no
+        longer holds it), so that no requested article goes missing without a reason."""
+        return [Failure(ref, object_uri(source, key), NOT_IN_OBJECT.format(
+                    uri=object_uri(source, key), ref=ref))
+                for ref, key in self.article_ids.items() if ref not in recorded]
+
+
+def select(requested: list[str], objects: list[ObjectInfo], source: str,
+           manifest: dict[str, Any] | None) -> Selection:
+    """Resolve each requested article id, object key or object URI under `source`.
+
+    An article id is found in the night's manifest (its source names the object, also for a
+    line of a JSONL feed) or, for a plain file, from the key it is named after; a key or URI
+    takes the whole object.
+    """
+    by_key = {o.key: o for o in objects}
+    by_uri = {object_uri(source, o.key): o.key for o in objects}
+    by_id = {article_id_for(o.key): o.key for o in objects}
+    in_manifest = {}
+    for entry in (manifest or {}).get("articles", []):
+        uri = object_of(str(entry.get("source", "")))
+        if uri in by_uri:
+            in_manifest[entry.get("article_id")] = by_uri[uri]
+    selection = Selection()
+    for ref in dict.fromkeys(r.strip() for r in requested if r and r.strip()):
+        if ref in by_key or ref in by_uri:
+            selection.whole.add(ref if ref in by_uri else object_uri(source, ref))
+        elif key := in_manifest.get(ref) or by_id.get(ref):
+            selection.article_ids[ref] = key
+        else:
+            selection.not_found.append(Failure(ref, source, NOT_FOUND_REASON.format(ref=ref,
+                                                                             source=source)))
+    wanted = {by_uri[uri] for uri in selection.whole} | set(selection.article_ids.values())
+    selection.objects = [o for o in objects if o.key in wanted]
+    return selection
+
+
+def object_of(uri: str) -> str:
+    """The object's URI of an article's source URI (a JSONL line's ends in `#L<n>`)."""
+    return re.sub(r"#L\d+$", "", uri)
