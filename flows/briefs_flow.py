@@ -111,7 +111,7 @@ def briefs(
             manifest, or object keys under `source`. The night's digests are rebuilt from
             all its briefs. Empty means the whole night.
         force: Brief again even articles whose brief is up to date (same article, models
-            and settings). The brief replaced is kept under history/<article_id>/.
+            and settings). The brief replaced is kept under `history/<article_id>/`.
         arrivals: Set by the late-arrivals trigger: brief the objects named by its
             `briefs.object.created` events. Leave empty.
         shard: Set by a parent run that fans out (`scale:` in the config): brief these

@@ -224,17 +224,20 @@ def serve(
         "s3://news-briefs/{date}/"),
     models: Annotated[str, typer.Option(help="model preset", envvar="BRIEFS_MODELS")] = "default",
 ) -> None:
-    """Serve the nightly deployment from this process (no work pool needed)."""
+    """Serve the nightly deployment, with its late-arrivals trigger, from this process (no
+    work pool needed)."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron
 
     from flows.briefs_flow import briefs
+    from flows.object_events import late_arrivals_trigger
     from tasks.config import load_config
 
     schedule = load_config(models).schedule
     briefs.serve(
         name="nightly",
         schedules=[Cron(schedule.cron, timezone=schedule.timezone, slug="nightly-0200")],
+        triggers=[late_arrivals_trigger(source)],
         parameters={"source": source, "dest": dest, "models": models},
         global_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -12,6 +13,9 @@ from tasks.s3_notifications import CreatedObject
 
 OBJECT_CREATED = "briefs.object.created"
 CLOCK_SKEW = timedelta(seconds=5)  # events a little before the trigger's own are read too
+TRIGGER_NAME = "briefs-late-arrivals"
+WINDOW_SECONDS = 30  # the trigger's `within`: a burst of uploads in it is one run
+SCHEDULE_AFTER_SECONDS = 40  # the run starts once its window's events are stored
 
 
 class Arrivals(BaseModel):
@@ -49,6 +53,22 @@ def arrived_objects(arrivals: Arrivals, prefix: str) -> list[str]:
             uris += [event.resource.id for event in page.events]
             page = client.read_events_page(str(page.next_page)) if page.next_page else None
     return list(dict.fromkeys(uris))
+
+
+def late_arrivals_trigger(source: str) -> Any:
+    """The nightly deployment's trigger for objects under `source` (infra/prefect.yaml has
+    the same; `briefs serve` uses this one)."""
+    from prefect.events import DeploymentEventTrigger
+
+    return DeploymentEventTrigger(
+        name=TRIGGER_NAME, enabled=True, expect={OBJECT_CREATED},
+        description="Brief objects that arrive under the nightly source after its run.",
+        match={"prefect.resource.id": source.split("{date}")[0] + "*"},
+        posture="Reactive", threshold=1, within=timedelta(seconds=WINDOW_SECONDS),
+        schedule_after=timedelta(seconds=SCHEDULE_AFTER_SECONDS),
+        parameters={"arrivals": {"since": "{{ event.occurred.isoformat() }}",
+                                 "seconds": WINDOW_SECONDS,
+                                 "first": "{{ event.resource.id }}"}})
 
 
 async def emit_created(objects: list[CreatedObject]) -> None:

@@ -267,6 +267,9 @@ def test_briefs_serve_offers_the_same_nightly_deployment_without_a_pool():
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "Europe/Berlin")
     assert deployment.global_concurrency_limit.limit == 1
     assert deployment.parameters["source"] == "s3://news-in/{date}/"
+    with get_client(sync_client=True) as api:
+        [trigger] = [a.trigger for a in api.read_automations_by_name("briefs-late-arrivals")]
+    assert trigger.match.model_dump() == {"prefect.resource.id": "s3://news-in/*"}
 
 
 def automation_runs(client, deployment_id) -> list:
@@ -331,9 +334,18 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
 
 
 def test_the_late_arrivals_trigger_matches_the_nightly_source_in_both_deployment_files():
+    from flows.object_events import late_arrivals_trigger
+
     nightly = [yaml.safe_load((REPO / "infra" / name).read_text())["deployments"][0]
                for name in ("prefect.yaml", "prefect-k8s.yaml")]
     assert nightly[0]["triggers"] == nightly[1]["triggers"]
+    served = late_arrivals_trigger(nightly[0]["parameters"]["source"])  # briefs serve's
+    applied = nightly[0]["triggers"][0]
+    same = ("name", "description", "match", "posture", "threshold", "parameters")
+    assert {name: applied[name] for name in same} == served.model_dump(mode="json", include=same)
+    assert (applied["within"], applied["schedule_after"], applied["expect"]) == (
+        served.within.total_seconds(), served.schedule_after.total_seconds(),
+        sorted(served.expect))
     for deployment in nightly:
         [trigger] = deployment["triggers"]
         source = deployment["parameters"]["source"]
@@ -362,12 +374,13 @@ def screenshots(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.timeout(240)  # measured 18 s, with the module's teardown
-def test_an_editor_starts_a_custom_run_from_the_ui(worker, client, s3, server_env, tmp_path):
+@pytest.mark.timeout(300)  # measured 40 s: the night's run, then the one from the form
+def test_an_editor_briefs_one_article_again_from_the_ui_form(worker, client, s3, server_env,
+                                                              tmp_path):
     chromium = shutil.which("chromium")
     if chromium is None:
         missing("Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     s3.create_bucket(Bucket="browser-in")
     s3.create_bucket(Bucket="browser-out")
@@ -375,12 +388,22 @@ def test_an_editor_starts_a_custom_run_from_the_ui(worker, client, s3, server_en
     for key, data in objects.items():
         s3.put_object(Bucket="browser-in", Key=f"{NIGHT}/{key}", Body=data)
     deployment = client.read_deployment_by_name(DEPLOYMENT)
+    night = {"source": "s3://browser-in/{date}/", "dest": "s3://browser-out/{date}/",
+             "date": NIGHT, "languages": ["de", "fr"], "models": "tiny"}
+    first = client.create_flow_run_from_deployment(deployment.id, parameters=night)
+    assert final_state(client, first.id).is_completed()
+
+    def stored(key: str) -> bytes:
+        return s3.get_object(Bucket="browser-out", Key=f"{NIGHT}/{key}")["Body"].read()
+
+    chosen = json.loads(stored("manifest.json"))["articles"][0]["article_id"]
+    replaced = json.loads(stored(f"briefs/{chosen}.json"))
     ui = server_env["PREFECT_API_URL"].removesuffix("/api")
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(  # a fresh profile
             tmp_path / "profile", executable_path=chromium, args=CHROMIUM_FLAGS, headless=True,
-            viewport={"width": 1400, "height": 1800})
+            viewport={"width": 1400, "height": 2400})
         page = browser.new_page()
         page.goto(f"{ui}/deployments/deployment/{deployment.id}")
         page.get_by_role("button", name="Run", exact=True).click()
@@ -390,14 +413,21 @@ def test_an_editor_starts_a_custom_run_from_the_ui(worker, client, s3, server_en
             return page.locator(".schema-form-property").filter(
                 has=page.get_by_text(label, exact=True)).last
 
-        parameter("source").locator("textarea").fill("s3://browser-in/{date}/")
-        parameter("dest").locator("textarea").fill("s3://browser-out/{date}/")
+        parameter("source").locator("textarea").fill(night["source"])
+        parameter("dest").locator("textarea").fill(night["dest"])
         date = parameter("date (Optional)")
         date.get_by_role("button", name="str", exact=True).click()
         date.locator("textarea, input").fill(NIGHT)
         languages = parameter("languages (Optional)")
         languages.locator(".p-tag").filter(has_text="es").locator(".p-tag__dismiss").click()
         parameter("models (Optional)").locator("textarea").fill("tiny")
+        article_ids = parameter("article_ids (Optional)")
+        article_ids.get_by_role("button", name="list", exact=True).click()
+        article_ids.get_by_role("button", name="Add item").click()
+        article_ids.locator("textarea, input").last.fill(chosen)
+        force = parameter("force (Optional)").get_by_role("switch")
+        force.click()
+        expect(force).to_have_attribute("aria-checked", "true")
         name = page.locator(".p-label").filter(has_text="Run Name").locator("input").input_value()
         saved = screenshots(tmp_path)
         page.screenshot(path=saved / "run-form.png", full_page=True)
@@ -418,8 +448,15 @@ def test_an_editor_starts_a_custom_run_from_the_ui(worker, client, s3, server_en
 
     [run] = wait_until(submitted, 30, f"the run {name!r} submitted from the form")
     assert run.parameters["languages"] == ["de", "fr"] and run.parameters["date"] == NIGHT
+    assert run.parameters["article_ids"] == [chosen] and run.parameters["force"] is True
     assert final_state(client, run.id).is_completed()
-    written = s3.list_objects_v2(Bucket="browser-out", Prefix=f"{NIGHT}/briefs/")["Contents"]
-    assert len(written) == len(objects)
-    brief = json.loads(s3.get_object(Bucket="browser-out", Key=written[0]["Key"])["Body"].read())
+    manifest = json.loads(stored(f"runs/{run.id}/manifest.json"))
+    assert manifest["touched"] == [chosen] and manifest["trigger"] == {"kind": "manual"}
+    assert [e["status"] for e in manifest["articles"]] == ["succeeded"]
+    brief = json.loads(stored(f"briefs/{chosen}.json"))
+    assert brief["steps"]["summary"]["run_id"] == str(run.id)
     assert set(brief["summaries"]) == {"en", "de", "fr"}
+    assert json.loads(stored(f"history/{chosen}/{replaced['created_at']}.json")) == replaced
+    listed = s3.list_objects_v2(Bucket="browser-out", Prefix=f"{NIGHT}/briefs/")["Contents"]
+    assert len(listed) == len(objects)
+    assert f"Run {run.id} · {len(objects)} briefs".encode() in stored("digests/fr.md")
