@@ -374,13 +374,54 @@ def screenshots(tmp_path: Path) -> Path:
     return folder
 
 
+def fill_and_submit(page, ui: str, deployment_id, night: dict, chosen: str,
+                    saved: Path) -> str:
+    """Fill the deployment's custom-run form as an editor does, save its picture, submit;
+    returns the run's name."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{ui}/deployments/deployment/{deployment_id}")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Custom run", exact=True).click()
+
+    def parameter(label: str):  # by its label (`source` is also in another's description)
+        name = page.locator(".schema-form-property__label").filter(
+            has_text=re.compile(f"^{re.escape(label)}$"))
+        return page.locator(".schema-form-property").filter(has=name).last
+
+    parameter("source").locator("textarea").fill(night["source"])
+    parameter("dest").locator("textarea").fill(night["dest"])
+    date = parameter("date (Optional)")
+    date.get_by_role("button", name="str", exact=True).click()
+    date.locator("textarea, input").fill(NIGHT)
+    languages = parameter("languages (Optional)")
+    languages.locator(".p-tag").filter(has_text="es").locator(".p-tag__dismiss").click()
+    parameter("models (Optional)").locator("textarea").fill("tiny")
+    article_ids = parameter("article_ids (Optional)")
+    article_ids.get_by_role("button", name="list", exact=True).click()
+    article_ids.get_by_role("button", name="Add item").click()
+    article_ids.locator("textarea, input").last.fill(chosen)
+    force = parameter("force (Optional)").get_by_role("switch")
+    force.click()
+    expect(force).to_have_attribute("aria-checked", "true")
+    name = page.locator(".p-label").filter(has_text="Run Name").locator("input").input_value()
+    page.wait_for_timeout(500)  # the switch's slide, for the picture
+    page.screenshot(path=saved / "run-form.png", full_page=True)
+    page.get_by_role("button", name="Submit", exact=True).click()
+    # The UI goes back to the deployment's runs once the run is created (slow when the 2
+    # cores are busy with the worker's runs: 30 s was seen to be too short).
+    page.wait_for_url(re.compile(r"/deployments/deployment/[^/?]+\?tab=Runs"),
+                      wait_until="commit", timeout=120_000)
+    return name
+
+
 @pytest.mark.timeout(300)  # measured 40 s: the night's run, then the one from the form
 def test_an_editor_briefs_one_article_again_from_the_ui_form(worker, client, s3, server_env,
                                                               tmp_path):
     chromium = shutil.which("chromium")
     if chromium is None:
         missing("Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     s3.create_bucket(Bucket="browser-in")
     s3.create_bucket(Bucket="browser-out")
@@ -405,38 +446,10 @@ def test_an_editor_briefs_one_article_again_from_the_ui_form(worker, client, s3,
             tmp_path / "profile", executable_path=chromium, args=CHROMIUM_FLAGS, headless=True,
             viewport={"width": 1400, "height": 2400})
         page = browser.new_page()
-        page.goto(f"{ui}/deployments/deployment/{deployment.id}")
-        page.get_by_role("button", name="Run", exact=True).click()
-        page.get_by_text("Custom run", exact=True).click()
-
-        def parameter(label: str):
-            return page.locator(".schema-form-property").filter(
-                has=page.get_by_text(label, exact=True)).last
-
-        parameter("source").locator("textarea").fill(night["source"])
-        parameter("dest").locator("textarea").fill(night["dest"])
-        date = parameter("date (Optional)")
-        date.get_by_role("button", name="str", exact=True).click()
-        date.locator("textarea, input").fill(NIGHT)
-        languages = parameter("languages (Optional)")
-        languages.locator(".p-tag").filter(has_text="es").locator(".p-tag__dismiss").click()
-        parameter("models (Optional)").locator("textarea").fill("tiny")
-        article_ids = parameter("article_ids (Optional)")
-        article_ids.get_by_role("button", name="list", exact=True).click()
-        article_ids.get_by_role("button", name="Add item").click()
-        article_ids.locator("textarea, input").last.fill(chosen)
-        force = parameter("force (Optional)").get_by_role("switch")
-        force.click()
-        expect(force).to_have_attribute("aria-checked", "true")
-        name = page.locator(".p-label").filter(has_text="Run Name").locator("input").input_value()
         saved = screenshots(tmp_path)
-        page.screenshot(path=saved / "run-form.png", full_page=True)
-        page.get_by_role("button", name="Submit", exact=True).click()
-        try:  # the UI goes back to the deployment's runs once the run is created (slow when
-            # the 2 cores are busy with the worker's runs: 30 s was seen to be too short)
-            page.wait_for_url(re.compile(r"/deployments/deployment/[^/?]+\?tab=Runs"),
-                              wait_until="commit", timeout=120_000)
-        finally:
+        try:
+            name = fill_and_submit(page, ui, deployment.id, night, chosen, saved)
+        finally:  # what the browser showed last, also when a step failed
             page.screenshot(path=saved / "after-submit.png", full_page=True)
             browser.close()
 

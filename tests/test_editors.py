@@ -221,3 +221,22 @@ def test_without_force_a_chosen_unchanged_article_is_left_as_it_is(briefed_night
     assert "already briefed" in only["reason"]
     assert (dest / f"briefs/{entry['article_id']}.json").read_bytes() == before
     assert sorted(p.relative_to(dest) for p in dest.glob("history/**/*.json")) == history
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_burst_of_arrivals_is_read_back_whole_across_pages_and_each_object_once():
+    import asyncio
+    from datetime import UTC, datetime
+
+    from flows.object_events import Arrivals, arrived_objects, emit_created
+    from tests.prefect_stack import wait_until
+
+    since = datetime.now(UTC)
+    burst = created_objects({"Records": [s3_record(f"burst/{n:03}.txt") for n in range(60)]})
+    asyncio.run(emit_created(burst + burst[:5]))  # S3 delivered five of them twice
+    asyncio.run(emit_created(created_objects({"Records": [s3_record("x.txt", bucket="other")]})))
+    window = Arrivals(since=since, seconds=30, first="s3://news-in/burst/000.txt")
+
+    uris = wait_until(lambda: (found := arrived_objects(window, "s3://news-in/")) and
+                      len(found) >= 60 and found, 60, "the events to be stored")
+    assert uris == [o.uri for o in burst]
