@@ -11,23 +11,24 @@ from typing import Annotated, Any, Literal
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.runtime import deployment, flow_run
-from prefect.states import Completed, Failed
+from prefect.states import Completed, Failed, State
 from pydantic import Field
 
 from flows.artifacts import Progress, publish_partial_run, publish_results
 from flows.fan_out import run_shards, shard_deployment_exists
-from flows.object_events import Arrivals, arrived_objects
 from flows.provenance import run_trigger
 from tasks import log_redaction
 from tasks.articles import input_format
 from tasks.config import BriefsConfig, ConfigError, load_config
 from tasks.engines import GENERATION
 from tasks.languages import SUPPORTED_LANGUAGES
+from tasks.night import ALREADY_BRIEFED
+from tasks.object_events import Arrivals
 from tasks.outcome import Deadline, run_ending
 from tasks.pipeline import ReusePlan, drop_duplicates, made_by_run, object_failure
 from tasks.records import Article, Brief, Failure
 from tasks.render import now_iso
-from tasks.schedule import fill_date, night_of, run_date
+from tasks.schedule import fill_date, night_of, run_date, source_prefix
 from tasks.selection import select
 from tasks.shards import (
     ShardSpec,
@@ -42,6 +43,7 @@ from tasks.steps import (
     list_articles,
     list_existing_briefs,
     load_models,
+    read_arrivals,
     read_articles,
     read_night_manifest,
     reuse_briefs,
@@ -55,7 +57,6 @@ from tasks.storage import ObjectInfo
 
 log_redaction.install()  # worker-started runs never import the CLI
 
-ALREADY_BRIEFED = "already briefed: unchanged article, models and settings"
 Language = Literal[SUPPORTED_LANGUAGES]  # a multi-select in the UI's run form
 UNSUPPORTED = "unsupported file type"
 TIMED_OUT = "ran past its time limit of {seconds:.0f} s ({setting})"
@@ -120,15 +121,19 @@ def briefs(
     settings = load_config(models, config, list(languages) if languages else None)
     if shard is not None:
         return _brief_shard(shard, source, dest, settings, force)
-    run = Night(source, dest, settings, models, config, limit, force,
-                run_trigger(arrivals is not None))
+    if article_ids == []:  # the form's "list" with no item: never taken for the whole night
+        return Failed(message="article_ids is an empty list: add the articles to brief, "
+                              "or set it to None to brief the whole night")
+    run = Briefing(source, dest, settings, models, config, limit, force,
+                   run_trigger(arrivals is not None), Deadline(settings.timeouts.run_seconds))
     if arrivals is None:
         day = run_date(date, settings.schedule.timezone, flow_run.get_scheduled_start_time())
-        return run.brief(day, article_ids or None)
-    nights = arrivals_by_night(arrived_objects(arrivals, source.split("{date}")[0]), source,
-                               date, settings)
+        return run.brief(day, article_ids)
+    nights = arrivals_by_night(read_arrivals(arrivals, source_prefix(source)), source, date,
+                               settings)
     if not nights:
-        return Failed(message=f"no object under {source} in the events of {arrivals}")
+        return Completed(message=f"nothing to brief: no object under {source} in the "
+                                 f"late-arrivals events from {arrivals.since.isoformat()}")
     states = [run.brief(day, uris) for day, uris in nights.items()]
     if len(states) == 1:
         return states[0]
@@ -157,8 +162,9 @@ def arrivals_by_night(uris: list[str], source: str, date: str | None,
 
 
 @dataclass
-class Night:
-    """A run's settings, to brief one night (whole, or only the chosen articles) with."""
+class Briefing:
+    """What a run briefs with: its parameters, what started it and its time limit (one
+    for all the nights an event run covers)."""
 
     source: str
     dest: str
@@ -168,14 +174,14 @@ class Night:
     limit: int | None
     force: bool
     trigger: dict[str, str]
+    deadline: Deadline
 
-    def brief(self, day: str, requested: list[str] | None):
+    def brief(self, day: str, requested: list[str] | None) -> State:
         """Brief the night `day`: every object under its source, or only the `requested`
         articles (ids, keys or URIs); write its digests and manifest; end the run."""
         logger = get_run_logger()
         started_at, clock = now_iso(), time.perf_counter()
-        settings, limit = self.settings, self.limit
-        deadline = Deadline(settings.timeouts.run_seconds)
+        settings, limit, deadline = self.settings, self.limit, self.deadline
         source, dest = fill_date(self.source, day), fill_date(self.dest, day)
         run_id = str(flow_run.get_id() or "local")
         logger.info("run %s (%s): %s → %s, languages %s, config %s%s", run_id,
@@ -184,10 +190,9 @@ class Night:
                     f", {len(requested)} articles chosen" if requested else "")
         objects = list_articles(source, settings)
         ledger = Ledger()
-        previous, selection = None, None
+        selection = None
         if requested:
-            previous = read_night_manifest(dest, settings)
-            selection = select(requested, objects, source, previous)
+            selection = select(requested, objects, source, read_night_manifest(dest, settings))
             objects, ledger.unbriefed = selection.objects, list(selection.not_found)
         ledger.unbriefed += [object_failure(source, o.key, UNSUPPORTED, "skipped")
                              for o in objects if input_format(o.key) is None]
@@ -228,7 +233,7 @@ class Night:
         manifest = write_digests_and_manifest(
             dest, settings, ledger.written, ledger.reused, ledger.unbriefed, run_id,
             started_at, parameters, timings, {"trigger": self.trigger, **extra},
-            partial=requested is not None, previous=previous)
+            partial=requested is not None)
         if settings.delivery.notification_blocks and (limit is not None or requested):
             logger.info("a trial or partial run: the digests are not delivered")
         elif settings.delivery.notification_blocks:  # the whole night's digests

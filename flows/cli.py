@@ -50,7 +50,7 @@ def run(
              "the Prefect API's workers; default: this process briefs everything")] = None,
     article_id: Annotated[list[str] | None, typer.Option(
         help="brief only this article (an id from the manifest, or an object key under "
-             "SOURCE); repeat for more. The digests are rebuilt from every brief in DEST")
+             "SOURCE); repeat for more. The digests are rebuilt from every brief of the night")
     ] = None,
     force: Annotated[bool, typer.Option(
         help="brief again even up-to-date articles (the replaced briefs go to history/)")
@@ -96,7 +96,7 @@ def notify(
     """Send a `briefs.object.created` event to the Prefect API (PREFECT_API_URL) for each
     object an S3 event notification names as created: the nightly deployment's trigger
     briefs them. Reads the notification as S3 sends it to SQS, SNS, EventBridge or a
-    webhook, or an `aws sqs receive-message` response.
+    webhook, or an `aws sqs receive-message` response or one message of it.
 
     Exit status: 0 sent (or nothing created to send); 1 not a notification, or the API
     cannot be reached.
@@ -104,7 +104,7 @@ def notify(
     import asyncio
     import sys
 
-    from flows.object_events import emit_created
+    from tasks.object_events import emit_created
     from tasks.s3_notifications import NotificationError, created_objects
 
     try:
@@ -113,9 +113,11 @@ def notify(
     except (OSError, NotificationError) as exc:
         typer.echo(f"briefs notify: {message}: {exc}", err=True)
         raise typer.Exit(1) from None
-    if not os.environ.get("PREFECT_API_URL"):
-        typer.echo("briefs notify: set PREFECT_API_URL to the Prefect server of the "
-                   "deployment (the events go there)", err=True)
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        typer.echo("briefs notify: set PREFECT_API_URL (or a Prefect profile's) to the "
+                   "Prefect server of the deployment: the events go there", err=True)
         raise typer.Exit(1)
     try:
         asyncio.run(emit_created(objects))
@@ -230,8 +232,8 @@ def serve(
     from prefect.schedules import Cron
 
     from flows.briefs_flow import briefs
-    from flows.object_events import late_arrivals_trigger
     from tasks.config import load_config
+    from tasks.object_events import late_arrivals_trigger
 
     schedule = load_config(models).schedule
     briefs.serve(

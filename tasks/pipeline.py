@@ -186,7 +186,7 @@ def write_briefs(store: Store, briefs: list[Brief], config: BriefsConfig,
         key = brief_key(brief.article_id)
         try:
             if key in existing:
-                keep_history(store, brief.article_id)
+                keep_history(store, brief.article_id, run_id)
             store.write(key, to_json_bytes(document), "application/json")
         except StorageError as exc:
             results.append(Failure.of(brief.article, f"the brief could not be written: {exc}"))

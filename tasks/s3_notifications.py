@@ -32,10 +32,10 @@ class CreatedObject:
 
 def created_objects(message: Any) -> list[CreatedObject]:
     """The objects created, from any of the shapes S3 notifications arrive in: the event
-    itself (`Records`), an SQS ReceiveMessage response (`Messages`, each body a message),
-    an SNS envelope (`Type: Notification`, the event in `Message`), an EventBridge `Object
-    Created` event, or a list of these. S3's test event and other event types (removals,
-    restores) name no created object."""
+    itself (`Records`), an SQS ReceiveMessage response (`Messages`, each body a message) or
+    one of its messages, an SNS envelope (`Type: Notification`, the event in `Message`), an
+    EventBridge `Object Created` event, or a list of these. S3's test event and other event
+    types (removals, restores) name no created object."""
     if isinstance(message, str):
         try:
             message = json.loads(message)
@@ -47,8 +47,13 @@ def created_objects(message: Any) -> list[CreatedObject]:
         raise NotificationError(f"expected a JSON object, got {type(message).__name__}")
     if "Messages" in message:  # aws sqs receive-message
         return [o for m in message["Messages"] or [] for o in created_objects(m.get("Body"))]
+    if "Body" in message and "ReceiptHandle" in message:  # one SQS message of those
+        return created_objects(message["Body"])
     if message.get("Type") == "Notification" and "Message" in message:  # through SNS
         return created_objects(message["Message"])
+    if message.get("Type") == "SubscriptionConfirmation":
+        raise NotificationError("an SNS subscription confirmation, not a notification: "
+                                f"confirm it by opening {message.get('SubscribeURL')}")
     if "Records" in message:
         return [_from_record(r) for r in message["Records"]
                 if str(r.get("eventName", "")).startswith("ObjectCreated:")]

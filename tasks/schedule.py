@@ -33,3 +33,8 @@ def night_of(uri: str, template: str) -> str | None:
         return "" if uri.startswith(template) else None
     found = re.match(re.escape(before) + r"(\d{4}-\d{2}-\d{2})" + re.escape(after), uri)
     return found[1] if found else None
+
+
+def source_prefix(template: str) -> str:
+    """The part of a URI template before `{date}`: where every night's objects are."""
+    return template.split("{date}")[0]

@@ -26,18 +26,29 @@ class Selection:
     whole: set[str] = field(default_factory=set)  # object URIs: all their articles
     article_ids: dict[str, str] = field(default_factory=dict)  # article id → object key
     not_found: list[Failure] = field(default_factory=list)
+    # Why an object read for a chosen article failed as a whole, by its URI.
+    object_failures: dict[str, str] = field(default_factory=dict)
 
     def keeps(self, item: Article | Failure) -> bool:
         """Whether a parsed article (or a failure of one) is one this run briefs."""
         uri = item.source.uri if isinstance(item, Article) else item.uri
-        return item.article_id in self.article_ids or object_of(uri) in self.whole
+        if item.article_id in self.article_ids or object_of(uri) in self.whole:
+            return True
+        if isinstance(item, Failure) and uri == object_of(uri):  # the object's own failure
+            self.object_failures[uri] = item.reason
+        return False
 
     def unaccounted(self, recorded: set[str], source: str) -> list[Failure]:
-        """A failure for each named article the run recorded nothing of (its object no
-        longer holds it), so that no requested article goes missing without a reason."""
-        return [Failure(ref, object_uri(source, key), NOT_IN_OBJECT.format(
-                    uri=object_uri(source, key), ref=ref))
-                for ref, key in self.article_ids.items() if ref not in recorded]
+        """A failure for each chosen article the run recorded nothing of (its object failed
+        as a whole, or no longer holds it), so that none goes missing without a reason."""
+        missing = []
+        for ref, key in self.article_ids.items():
+            if ref not in recorded:
+                uri = object_uri(source, key)
+                reason = self.object_failures.get(uri)
+                missing.append(Failure(ref, uri, reason or NOT_IN_OBJECT.format(uri=uri,
+                                                                                ref=ref)))
+        return missing
 
 
 def select(requested: list[str], objects: list[ObjectInfo], source: str,

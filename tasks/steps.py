@@ -17,6 +17,7 @@ from prefect.tasks import exponential_backoff
 from tasks import night, pipeline
 from tasks.config import BriefsConfig
 from tasks.digest import digest_entries, digest_languages
+from tasks.object_events import Arrivals, arrived_objects
 from tasks.records import Article, Brief, Failure
 from tasks.render import digest_html, digest_markdown, manifest_document, to_json_bytes
 from tasks.storage import (
@@ -163,6 +164,15 @@ def write_briefs(dest: str, briefs: list[Brief], config: BriefsConfig,
     return results
 
 
+@task(name="read-arrivals", retries=3, retry_delay_seconds=[2, 10, 30], **COMMON)
+def read_arrivals(arrivals: Arrivals, prefix: str) -> list[str]:
+    """The objects under `prefix` that the late-arrivals events of the window name."""
+    uris = arrived_objects(arrivals, prefix)
+    get_run_logger().info("%d objects arrived under %s from %s, in %s s", len(uris), prefix,
+                          arrivals.since.isoformat(), arrivals.seconds)
+    return uris
+
+
 @task(name="read-night-manifest", **STORAGE)
 def read_night_manifest(dest: str, config: BriefsConfig) -> dict[str, Any] | None:
     """The night's manifest as the last run left it, if any: a partial run finds articles
@@ -175,22 +185,27 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[di
                                reused: list[dict[str, Any]], unbriefed: list[Failure],
                                run_id: str, started_at: str, parameters: dict[str, Any],
                                timings: dict[str, Any], extra: dict[str, Any] | None = None,
-                               partial: bool = False,
-                               previous: dict[str, Any] | None = None) -> dict[str, Any]:
+                               partial: bool = False) -> dict[str, Any]:
     """Write one digest per language (Markdown and HTML) and the manifests; returns the
     run's manifest.
 
-    The digests hold every brief of the night: written now, reused from an earlier run, and
-    for a `partial` run (chosen articles, arrivals) every other brief under `dest`. The run's
-    manifest is kept as `runs/<run_id>/manifest.json`, so concurrent or repeated runs never
-    lose each other's record; `manifest.json` is the night's: the run's, or after a partial
-    run the `previous` one with the articles it touched updated.
+    The run's manifest is kept as `runs/<run_id>/manifest.json`, so concurrent or repeated
+    runs never lose each other's record; `manifest.json` is the night's: the run's, or
+    after a `partial` run (chosen articles, arrivals) the last one updated with the articles
+    it touched. The digests hold every brief of the night: written now or up to date from
+    an earlier run, and after a partial run every other brief the night's manifest lists.
     """
     store = _store(dest, config)
-    all_languages = digest_languages(config.languages)
+    manifest = manifest_document(run_id, started_at, parameters, written, unbriefed, timings)
+    manifest.update(extra or {})
     briefs = written + reused
+    whole = manifest
     if partial:
-        briefs += night.night_briefs(store, {b["article_id"] for b in briefs})
+        manifest["touched"] = [e["article_id"] for e in manifest["articles"]]
+        whole = night.night_manifest(night.read_json(store, night.MANIFEST_KEY), manifest)
+        others = {e["article_id"] for e in whole["articles"] if night.with_brief(e)}
+        briefs += night.night_briefs(store, others - {b["article_id"] for b in briefs})
+    all_languages = digest_languages(config.languages)
     entries = digest_entries(briefs)  # reader's order, near-duplicates grouped
     for lang in all_languages:
         store.write(f"digests/{lang}.md",
@@ -199,12 +214,7 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[di
         store.write(f"digests/{lang}.html",
                     digest_html(lang, entries, run_id, all_languages).encode(),
                     "text/html; charset=utf-8")
-    manifest = manifest_document(run_id, started_at, parameters, written, unbriefed, timings)
-    manifest.update(extra or {})
-    if partial:
-        manifest["touched"] = [e["article_id"] for e in manifest["articles"]]
     store.write(f"runs/{run_id}/manifest.json", to_json_bytes(manifest), "application/json")
-    whole = night.night_manifest(previous, manifest) if partial else manifest
     store.write(night.MANIFEST_KEY, to_json_bytes(whole), "application/json")
     get_run_logger().info("wrote digests of %d briefs for %s and the manifest: %s",
                           len(briefs), ", ".join(all_languages), whole["counts"])

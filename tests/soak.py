@@ -284,7 +284,7 @@ def resume(client, env: dict[str, str], log: Path, steady_after: int, deadline: 
 
 def check_outcome(report: Report, client, sources: list[str]) -> None:
     """Fill in briefed, not briefed and lost from the final manifest and the briefs stored."""
-    from flows.briefs_flow import ALREADY_BRIEFED
+    from tasks.night import ALREADY_BRIEFED
 
     manifest = json.loads(client.get_object(Bucket=OUT, Key="manifest.json")["Body"].read())
     entries = {entry["source"]: entry for entry in manifest["articles"]}

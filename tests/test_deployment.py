@@ -334,7 +334,7 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
 
 
 def test_the_late_arrivals_trigger_matches_the_nightly_source_in_both_deployment_files():
-    from flows.object_events import late_arrivals_trigger
+    from tasks.object_events import late_arrivals_trigger
 
     nightly = [yaml.safe_load((REPO / "infra" / name).read_text())["deployments"][0]
                for name in ("prefect.yaml", "prefect-k8s.yaml")]

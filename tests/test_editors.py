@@ -70,19 +70,43 @@ def test_of_a_feed_only_the_chosen_line_is_kept_and_a_vanished_one_is_reported()
     [vanished] = chosen.unaccounted({"story-7-1a2b3c4d5e"}, SOURCE)
     assert vanished.article_id == "gone-0000000000"
     assert "holds no article 'gone-0000000000'" in vanished.reason
+    # The whole object failed (named by its key, not by the chosen ids): each chosen
+    # article of it fails with that reason.
+    assert not chosen.keeps(Failure("feed-1234567890", f"{SOURCE}bulk/feed.jsonl",
+                                    "not gzip data"))
+    assert {f.article_id: f.reason for f in chosen.unaccounted(set(), SOURCE)} == {
+        "story-7-1a2b3c4d5e": "not gzip data", "gone-0000000000": "not gzip data"}
 
 
 def test_the_nights_manifest_takes_the_partial_runs_entries_and_counts_the_night():
-    run = {"run_id": "r2", "counts": {"total": 2, "succeeded": 1, "failed": 1, "skipped": 0},
+    from tasks.night import ALREADY_BRIEFED
+
+    previous = {"run_id": "r1", "delivery": [{"block": "slack-webhook/desk", "status": "sent"}],
+                "articles": [*MANIFEST["articles"],
+                             {"article_id": "c-1", "source": f"{SOURCE}c.txt",
+                              "status": "succeeded"},
+                             {"article_id": "d-1", "source": f"{SOURCE}d.txt",
+                              "status": "succeeded", "warnings": ["length"]}]}
+    run = {"run_id": "r2", "counts": {"total": 4, "succeeded": 1, "failed": 2, "skipped": 1},
            "articles": [
                {"article_id": "story-b-9f8e7d6c5b", "source": f"{SOURCE}json/b.json",
                 "status": "succeeded"},
                {"article_id": "nope-123", "source": SOURCE, "status": "failed",
-                "reason": "not found: no article 'nope-123' in the night's manifest"}]}
-    night = night_manifest(MANIFEST, run)
-    assert [e["status"] for e in night["articles"]] == ["succeeded", "succeeded"]
-    assert night["counts"] == {"total": 2, "succeeded": 2, "failed": 0, "skipped": 0}
+                "reason": "not found: no article 'nope-123' in the night's manifest"},
+               {"article_id": "c-1", "source": f"{SOURCE}c.txt", "status": "failed",
+                "reason": "batch 1/1 ran past its time limit"},
+               {"article_id": "d-1", "source": f"{SOURCE}d.txt", "status": "skipped",
+                "reason": ALREADY_BRIEFED}]}
+    night = night_manifest(previous, run)
+    by_id = {e["article_id"]: e for e in night["articles"]}
+    assert set(by_id) == {"story-7-1a2b3c4d5e", "story-b-9f8e7d6c5b", "c-1", "d-1"}
+    assert by_id["story-b-9f8e7d6c5b"]["status"] == "succeeded"  # briefed now
+    assert by_id["c-1"] == {**previous["articles"][2],  # its earlier brief still stands
+                            "rebrief_failed": "batch 1/1 ran past its time limit"}
+    assert by_id["d-1"] == previous["articles"][3]  # up to date: as the night had it
+    assert night["counts"] == {"total": 4, "succeeded": 4, "failed": 0, "skipped": 0}
     assert night["run_counts"] == run["counts"] and night["run_id"] == "r2"
+    assert night["delivery"] == previous["delivery"]  # the night's, sent by its run
 
 
 def test_the_night_of_an_object_comes_from_the_source_template():
@@ -121,6 +145,8 @@ def test_notifications_in_every_envelope_name_the_created_objects():
     assert cafe.uri == "s3://news-in/2026-11-27/late news/café.html"
     assert (cafe.size, cafe.etag, cafe.event_name) == (1234, "0123abcd", "ObjectCreated:Put")
     assert [o.uri for o in created_objects(sqs_response)] == ["s3://news-in/2026-11-27/b.txt"]
+    one_message = sqs_response["Messages"][0]  # the README's loop sends them one at a time
+    assert [o.uri for o in created_objects(one_message)] == ["s3://news-in/2026-11-27/b.txt"]
     assert [o.uri for o in created_objects([eventbridge])] == ["s3://news-in/2026-11-27/c.json"]
 
 
@@ -128,6 +154,8 @@ def test_notifications_in_every_envelope_name_the_created_objects():
     ("{not json", "not JSON"),
     ('{"hello": 1}', "not an S3 event notification"),
     ('{"Records": [{"eventName": "ObjectCreated:Put"}]}', "an S3 record without 's3'"),
+    ('{"Type": "SubscriptionConfirmation", "SubscribeURL": "https://sns.example/confirm"}',
+     "confirm it by opening https://sns.example/confirm"),
 ])
 def test_what_is_not_a_notification_is_refused_with_the_reason(message, expected):
     with pytest.raises(NotificationError, match=expected):
@@ -221,6 +249,19 @@ def test_without_force_a_chosen_unchanged_article_is_left_as_it_is(briefed_night
     assert "already briefed" in only["reason"]
     assert (dest / f"briefs/{entry['article_id']}.json").read_bytes() == before
     assert sorted(p.relative_to(dest) for p in dest.glob("history/**/*.json")) == history
+    night = read(dest, "manifest.json")  # the night still has it as briefed
+    assert next(e for e in night["articles"] if e["article_id"] == entry["article_id"]) == entry
+    assert night["counts"]["succeeded"] == night["counts"]["total"] == 5
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_an_empty_list_of_articles_is_refused_not_taken_for_the_whole_night(briefed_night):
+    source, dest, _ = briefed_night
+    before = {p: p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+    state = briefs(source=str(source), dest=str(dest), languages=["de"], models="tiny",
+                   article_ids=[], force=True, return_state=True)
+    assert state.is_failed() and "article_ids is an empty list" in state.message
+    assert {p: p.read_bytes() for p in dest.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -228,7 +269,7 @@ def test_a_burst_of_arrivals_is_read_back_whole_across_pages_and_each_object_onc
     import asyncio
     from datetime import UTC, datetime
 
-    from flows.object_events import Arrivals, arrived_objects, emit_created
+    from tasks.object_events import OBJECT_CREATED, Arrivals, arrived_objects, emit_created
     from tests.prefect_stack import wait_until
 
     since = datetime.now(UTC)
@@ -240,3 +281,12 @@ def test_a_burst_of_arrivals_is_read_back_whole_across_pages_and_each_object_onc
     uris = wait_until(lambda: (found := arrived_objects(window, "s3://news-in/")) and
                       len(found) >= 60 and found, 60, "the events to be stored")
     assert uris == [o.uri for o in burst]
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    with get_client(sync_client=True) as client:  # the five sent twice are stored once
+        stored = client.read_events(EventFilter(event=EventNameFilter(name=[OBJECT_CREATED]),
+                                                resource=EventResourceFilter(
+                                                    id_prefix=["s3://news-in/burst/"])),
+                                    limit=1)
+    assert stored.total == 60

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from tasks.s3_notifications import CreatedObject
+from tasks.schedule import source_prefix
+
+if TYPE_CHECKING:
+    from prefect.events import DeploymentEventTrigger
 
 OBJECT_CREATED = "briefs.object.created"
-CLOCK_SKEW = timedelta(seconds=5)  # events a little before the trigger's own are read too
+# Events up to a minute before the trigger's own are read too: the trigger drops an event
+# stamped before its window (another host's clock, a slow consumer); one read twice is
+# found up to date.
+LOOK_BACK = timedelta(seconds=60)
 TRIGGER_NAME = "briefs-late-arrivals"
 WINDOW_SECONDS = 30  # the trigger's `within`: a burst of uploads in it is one run
 SCHEDULE_AFTER_SECONDS = 40  # the run starts once its window's events are stored
@@ -42,7 +49,7 @@ def arrived_objects(arrivals: Arrivals, prefix: str) -> list[str]:
 
     window = EventFilter(
         event=EventNameFilter(name=[OBJECT_CREATED]),
-        occurred=EventOccurredFilter(since=arrivals.since - CLOCK_SKEW,
+        occurred=EventOccurredFilter(since=arrivals.since - LOOK_BACK,
                                      until=arrivals.since + timedelta(seconds=arrivals.seconds)),
         resource=EventResourceFilter(id_prefix=[prefix]),
         order=EventOrder.ASC)
@@ -55,7 +62,7 @@ def arrived_objects(arrivals: Arrivals, prefix: str) -> list[str]:
     return list(dict.fromkeys(uris))
 
 
-def late_arrivals_trigger(source: str) -> Any:
+def late_arrivals_trigger(source: str) -> DeploymentEventTrigger:
     """The nightly deployment's trigger for objects under `source` (infra/prefect.yaml has
     the same; `briefs serve` uses this one)."""
     from prefect.events import DeploymentEventTrigger
@@ -63,7 +70,7 @@ def late_arrivals_trigger(source: str) -> Any:
     return DeploymentEventTrigger(
         name=TRIGGER_NAME, enabled=True, expect={OBJECT_CREATED},
         description="Brief objects that arrive under the nightly source after its run.",
-        match={"prefect.resource.id": source.split("{date}")[0] + "*"},
+        match={"prefect.resource.id": source_prefix(source) + "*"},
         posture="Reactive", threshold=1, within=timedelta(seconds=WINDOW_SECONDS),
         schedule_after=timedelta(seconds=SCHEDULE_AFTER_SECONDS),
         parameters={"arrivals": {"since": "{{ event.occurred.isoformat() }}",
