@@ -176,6 +176,30 @@ def test_the_deployment_has_a_nightly_schedule_and_runs_one_at_a_time(worker, cl
     assert all(r.expected_start_time.hour == 1 or r.expected_start_time.hour == 0 for r in runs)
 
 
+@pytest.mark.timeout(240)  # measured 15 s
+def test_a_run_the_schedule_started_records_its_schedule_in_the_manifest(worker, client, s3):
+    from datetime import UTC, datetime
+
+    from prefect.states import Scheduled
+
+    s3.create_bucket(Bucket="scheduled-in")
+    s3.create_bucket(Bucket="scheduled-out")
+    [(key, data)] = mixed_objects(corpus_or_skip(), {"txt": 1}).items()
+    s3.put_object(Bucket="scheduled-in", Key=f"{NIGHT}/{key}", Body=data)
+    deployment = client.read_deployment_by_name(DEPLOYMENT)
+    upcoming = [r for r in runs_created_by(client, deployment.id, "SCHEDULE")
+                if r.state.is_scheduled()]
+    run = upcoming[-1]  # the schedule's run, started now on tiny models and its own buckets
+    client.update_flow_run(run.id, parameters={
+        "source": "s3://scheduled-in/{date}/", "dest": "s3://scheduled-out/{date}/",
+        "date": NIGHT, "languages": ["de"], "models": "tiny"})
+    client.set_flow_run_state(run.id, Scheduled(scheduled_time=datetime.now(UTC)), force=True)
+    assert final_state(client, run.id).is_completed()
+    manifest = json.loads(s3.get_object(Bucket="scheduled-out", Key=f"{NIGHT}/manifest.json")
+                          ["Body"].read())
+    assert manifest["trigger"] == {"kind": "schedule", "by": "nightly-0200"}
+
+
 @pytest.mark.timeout(420)  # measured 82 s: two runs one after the other
 def test_a_second_run_waits_for_the_first(worker, client, s3):
     first, _ = start_nightly(client, s3, "first-run")
@@ -272,13 +296,13 @@ def test_briefs_serve_offers_the_same_nightly_deployment_without_a_pool():
     assert trigger.match.model_dump() == {"prefect.resource.id": "s3://news-in/*"}
 
 
-def automation_runs(client, deployment_id) -> list:
-    """The deployment's runs that an automation (its trigger) started."""
+def runs_created_by(client, deployment_id, created_by: str = "AUTOMATION") -> list:
+    """The deployment's runs that an automation (its trigger), or the schedule, created."""
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
     runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
         id=DeploymentFilterId(any_=[deployment_id])))
-    return [r for r in runs if r.created_by and r.created_by.type == "AUTOMATION"]
+    return [r for r in runs if r.created_by and r.created_by.type == created_by]
 
 
 @pytest.mark.timeout(420)  # measured 95 s: a nightly run, the 40 s debounce, the event run
@@ -310,10 +334,10 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
         sent = subprocess.run([sys.executable, "-m", "flows.cli", "notify", str(message)],
                               env=server_env, capture_output=True, text=True, timeout=120)
         assert sent.returncode == 0, sent.stderr
-        [run] = wait_until(lambda: automation_runs(client, deployment.id), 120,
+        [run] = wait_until(lambda: runs_created_by(client, deployment.id), 120,
                            "the trigger to start a run")
         assert final_state(client, run.id).is_completed()
-        assert len(automation_runs(client, deployment.id)) == 1  # one run for the burst
+        assert len(runs_created_by(client, deployment.id)) == 1  # one run for the burst
     finally:
         client.update_deployment(deployment.id, DeploymentUpdate(
             parameters=deployment.parameters))
