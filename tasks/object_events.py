@@ -31,7 +31,7 @@ class Arrivals(BaseModel):
     which it does not fire again)."""
 
     since: datetime
-    seconds: float = Field(60, gt=0, le=3600)
+    seconds: float = Field(WINDOW_SECONDS, gt=0, le=3600)
     first: str | None = None  # the URI in the event that fired the trigger
 
 

@@ -59,7 +59,7 @@ def select(requested: list[str], objects: list[ObjectInfo], source: str,
     line of a JSONL feed) or, for a plain file, from the key it is named after; a key or URI
     takes the whole object.
     """
-    by_key = {o.key: o for o in objects}
+    keys = {o.key for o in objects}
     by_uri = {object_uri(source, o.key): o.key for o in objects}
     by_id = {article_id_for(o.key): o.key for o in objects}
     in_manifest = {}
@@ -69,13 +69,13 @@ def select(requested: list[str], objects: list[ObjectInfo], source: str,
             in_manifest[entry.get("article_id")] = by_uri[uri]
     selection = Selection()
     for ref in dict.fromkeys(r.strip() for r in requested if r and r.strip()):
-        if ref in by_key or ref in by_uri:
+        if ref in keys or ref in by_uri:
             selection.whole.add(ref if ref in by_uri else object_uri(source, ref))
         elif key := in_manifest.get(ref) or by_id.get(ref):
             selection.article_ids[ref] = key
         else:
-            selection.not_found.append(Failure(ref, source, NOT_FOUND_REASON.format(ref=ref,
-                                                                             source=source)))
+            reason = NOT_FOUND_REASON.format(ref=ref, source=source)
+            selection.not_found.append(Failure(ref, source, reason))
     wanted = {by_uri[uri] for uri in selection.whole} | set(selection.article_ids.values())
     selection.objects = [o for o in objects if o.key in wanted]
     return selection
