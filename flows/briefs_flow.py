@@ -134,7 +134,8 @@ def briefs(
     if not nights:
         return Completed(message=f"nothing to brief: no object under {source} in the "
                                  f"late-arrivals events from {arrivals.since.isoformat()}")
-    states = [run.brief(day, uris) for day, uris in nights.items()]
+    # An object gone since its event (renamed, deleted) is skipped: no alert for it.
+    states = [run.brief(day, uris, missing="skipped") for day, uris in nights.items()]
     if len(states) == 1:
         return states[0]
     message = " | ".join(f"{day}: {state.message}"
@@ -176,9 +177,10 @@ class Briefing:
     trigger: dict[str, str]
     deadline: Deadline
 
-    def brief(self, day: str, requested: list[str] | None) -> State:
+    def brief(self, day: str, requested: list[str] | None, missing: str = "failed") -> State:
         """Brief the night `day`: every object under its source, or only the `requested`
-        articles (ids, keys or URIs); write its digests and manifest; end the run."""
+        articles (ids, keys or URIs; one not found gets the status `missing`); write its
+        digests and manifest; end the run."""
         logger = get_run_logger()
         started_at, clock = now_iso(), time.perf_counter()
         settings, limit, deadline = self.settings, self.limit, self.deadline
@@ -192,7 +194,8 @@ class Briefing:
         ledger = Ledger()
         selection = None
         if requested:
-            selection = select(requested, objects, source, read_night_manifest(dest, settings))
+            selection = select(requested, objects, source, read_night_manifest(dest, settings),
+                               missing)
             objects, ledger.unbriefed = selection.objects, list(selection.not_found)
         ledger.unbriefed += [object_failure(source, o.key, UNSUPPORTED, "skipped")
                              for o in objects if input_format(o.key) is None]
@@ -233,7 +236,8 @@ class Briefing:
         manifest = write_digests_and_manifest(
             dest, settings, ledger.written, ledger.reused, ledger.unbriefed, run_id,
             started_at, parameters, timings, {"trigger": self.trigger, **extra},
-            partial=requested is not None)
+            partial=requested is not None,
+            read_whole=sorted(selection.whole) if selection else None)
         if settings.delivery.notification_blocks and (limit is not None or requested):
             logger.info("a trial or partial run: the digests are not delivered")
         elif settings.delivery.notification_blocks:  # the whole night's digests
@@ -332,18 +336,18 @@ def _brief_objects(source: str, dest: str, objects: list[ObjectInfo], settings: 
     for number, objects_batch in enumerate(batches, start=1):
         label = f"{number}/{len(batches)}"
         if deadline.passed():
-            ledger.unbriefed += [object_failure(source, o.key, deadline.reason)
-                                 for o in objects_batch]
+            ledger.unbriefed += _kept([object_failure(source, o.key, deadline.reason)
+                                       for o in objects_batch], keeps)
             continue
         # The next batch is read and parsed while this one generates.
         current, upcoming = upcoming, _read_ahead(source, batches, number, settings)
         try:
             items = current.result()
         except Exception as exc:  # retries exhausted or permanent: the whole batch fails
-            ledger.unbriefed += [object_failure(source, o.key, f"could not be read: {exc}")
-                                 for o in objects_batch]
+            ledger.unbriefed += _kept([object_failure(source, o.key, f"could not be read: {exc}")
+                                       for o in objects_batch], keeps)
             continue
-        items = [i for i in items if keeps is None or keeps(i)]
+        items = _kept(items, keeps)
         ledger.unbriefed += [i for i in items if isinstance(i, Failure)]
         articles, duplicates = drop_duplicates([i for i in items if isinstance(i, Article)], seen)
         ledger.unbriefed += duplicates
@@ -355,6 +359,11 @@ def _brief_objects(source: str, dest: str, objects: list[ObjectInfo], settings: 
         progress.update(number * size)
     _settle_writes(writes, ledger)
     return seen
+
+
+def _kept(items: list[Any], keeps: Callable[[Article | Failure], bool] | None) -> list[Any]:
+    """The items a run for chosen articles keeps (all, for a whole run)."""
+    return items if keeps is None else [i for i in items if keeps(i)]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -74,23 +75,33 @@ def night_briefs(store: Store, article_ids: set[str], threads: int = 16
     return [d for d in documents if d is not None and "article_id" in d]
 
 
+def object_of(uri: str) -> str:
+    """The object's URI of an article's source URI (a JSONL line's ends in `#L<n>`)."""
+    return re.sub(r"#L\d+$", "", uri)
+
+
 def with_brief(entry: dict[str, Any]) -> bool:
     """Whether a manifest entry's article has a brief of the night: briefed, or up to
     date from an earlier run."""
     return entry.get("status") == "succeeded" or entry.get("reason") == ALREADY_BRIEFED
 
 
-def night_manifest(previous: dict[str, Any] | None, run: dict[str, Any]) -> dict[str, Any]:
+def night_manifest(previous: dict[str, Any] | None, run: dict[str, Any],
+                   read_whole: set[str] = frozenset()) -> dict[str, Any]:
     """The night's manifest after a partial run: the previous one's articles, those the run
-    touched replaced by its entries, and counts over the night.
+    touched replaced by its entries, and counts over the night. Of an object the run read
+    whole (`read_whole`: URIs), the run's entries are all there is now.
 
     An article the run found up to date keeps its entry; one it failed to brief again keeps
     its standing brief's entry, with the failure under `rebrief_failed`; a chosen article
     not found is the run's, not the night's. The night's `delivery` stays; everything else
     (parameters, trigger, warnings, timings, `touched`) is the run's.
     """
+    touched = {e["article_id"] for e in run["articles"]}
     entries = {e["article_id"]: e for e in (previous or {}).get("articles", [])
-               if isinstance(e, dict) and "article_id" in e}
+               if isinstance(e, dict) and "article_id" in e
+               and (e["article_id"] in touched
+                    or object_of(str(e.get("source", ""))) not in read_whole)}
     for entry in run["articles"]:
         earlier = entries.get(entry["article_id"])
         if str(entry.get("reason", "")).startswith(NOT_FOUND):

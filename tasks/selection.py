@@ -3,12 +3,11 @@ objects that arrived (event runs), and which of their articles it briefs."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from tasks.articles import article_id_for
-from tasks.night import NOT_FOUND
+from tasks.night import NOT_FOUND, object_of
 from tasks.records import Article, Failure
 from tasks.storage import ObjectInfo, object_uri
 
@@ -52,12 +51,14 @@ class Selection:
 
 
 def select(requested: list[str], objects: list[ObjectInfo], source: str,
-           manifest: dict[str, Any] | None) -> Selection:
+           manifest: dict[str, Any] | None, missing: str = "failed") -> Selection:
     """Resolve each requested article id, object key or object URI under `source`.
 
     An article id is found in the night's manifest (its source names the object, also for a
     line of a JSONL feed) or, for a plain file, from the key it is named after; a key or URI
-    takes the whole object.
+    takes the whole object, and so does the id an object is named after (a plain file's, or
+    the entry of an object that failed as a whole). One found nowhere gets a failure with
+    the status `missing`.
     """
     keys = {o.key for o in objects}
     by_uri = {object_uri(source, o.key): o.key for o in objects}
@@ -69,18 +70,15 @@ def select(requested: list[str], objects: list[ObjectInfo], source: str,
             in_manifest[entry.get("article_id")] = by_uri[uri]
     selection = Selection()
     for ref in dict.fromkeys(r.strip() for r in requested if r and r.strip()):
-        if ref in keys or ref in by_uri:
-            selection.whole.add(ref if ref in by_uri else object_uri(source, ref))
-        elif key := in_manifest.get(ref) or by_id.get(ref):
-            selection.article_ids[ref] = key
-        else:
+        key = ref if ref in keys else by_uri.get(ref) or in_manifest.get(ref) or by_id.get(ref)
+        if key is None:
             reason = NOT_FOUND_REASON.format(ref=ref, source=source)
-            selection.not_found.append(Failure(ref, source, reason))
+            selection.not_found.append(Failure(ref, source, reason, missing))
+        elif key == ref or object_uri(source, key) == ref or article_id_for(key) == ref:
+            selection.whole.add(object_uri(source, key))
+        else:
+            selection.article_ids[ref] = key
     wanted = {by_uri[uri] for uri in selection.whole} | set(selection.article_ids.values())
     selection.objects = [o for o in objects if o.key in wanted]
     return selection
 
-
-def object_of(uri: str) -> str:
-    """The object's URI of an article's source URI (a JSONL line's ends in `#L<n>`)."""
-    return re.sub(r"#L\d+$", "", uri)

@@ -185,15 +185,17 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[di
                                reused: list[dict[str, Any]], unbriefed: list[Failure],
                                run_id: str, started_at: str, parameters: dict[str, Any],
                                timings: dict[str, Any], extra: dict[str, Any] | None = None,
-                               partial: bool = False) -> dict[str, Any]:
+                               partial: bool = False,
+                               read_whole: list[str] | None = None) -> dict[str, Any]:
     """Write one digest per language (Markdown and HTML) and the manifests; returns the
     run's manifest.
 
     The run's manifest is kept as `runs/<run_id>/manifest.json`, so concurrent or repeated
     runs never lose each other's record; `manifest.json` is the night's: the run's, or
     after a `partial` run (chosen articles, arrivals) the last one updated with the articles
-    it touched. The digests hold every brief of the night: written now or up to date from
-    an earlier run, and after a partial run every other brief the night's manifest lists.
+    it touched and the objects it read whole (`read_whole`). The digests hold every brief
+    of the night: written now or up to date from an earlier run, and after a partial run
+    every other brief the night's manifest lists.
     """
     store = _store(dest, config)
     manifest = manifest_document(run_id, started_at, parameters, written, unbriefed, timings)
@@ -202,7 +204,8 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[di
     whole = manifest
     if partial:
         manifest["touched"] = [e["article_id"] for e in manifest["articles"]]
-        whole = night.night_manifest(night.read_json(store, night.MANIFEST_KEY), manifest)
+        whole = night.night_manifest(night.read_json(store, night.MANIFEST_KEY), manifest,
+                                     set(read_whole or []))
         others = {e["article_id"] for e in whole["articles"] if night.with_brief(e)}
         briefs += night.night_briefs(store, others - {b["article_id"] for b in briefs})
     all_languages = digest_languages(config.languages)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from tests.prefect_stack import (
 
 DEPLOYMENT = "briefs/nightly"
 NIGHT = "2026-11-27"
+LATE_NIGHT = "2026-11-20"  # the late-arrivals test's night
 
 
 @pytest.fixture(scope="module")
@@ -312,17 +314,20 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
 
     from tests.test_editors import s3_record
 
-    s3.create_bucket(Bucket="news-in")
-    s3.create_bucket(Bucket="news-briefs")
+    # The trigger matches the deployment's own bucket, s3://news-in/: a night of this test's
+    # own there, as other tests' runs may write to those buckets too.
+    for bucket in ("news-in", "news-briefs"):
+        with suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=bucket)
     objects = list(mixed_objects(corpus_or_skip(), {"txt": 3}).items())
     (on_time, data), late = objects[0], objects[1:]
-    s3.put_object(Bucket="news-in", Key=f"{NIGHT}/{on_time}", Body=data)
+    s3.put_object(Bucket="news-in", Key=f"{LATE_NIGHT}/{on_time}", Body=data)
     deployment = client.read_deployment_by_name(DEPLOYMENT)
     nightly = client.create_flow_run_from_deployment(deployment.id, parameters={
-        "date": NIGHT, "languages": ["de"], "models": "tiny"})
+        "date": LATE_NIGHT, "languages": ["de"], "models": "tiny"})
     assert final_state(client, nightly.id).is_completed()
     for key, data in late:  # a burst of two uploads after the night's run
-        s3.put_object(Bucket="news-in", Key=f"{NIGHT}/{key}", Body=data)
+        s3.put_object(Bucket="news-in", Key=f"{LATE_NIGHT}/{key}", Body=data)
 
     # The trigger's run takes the deployment's parameters: tiny models here, as an operator
     # would set them in the UI (the real ones cannot be downloaded offline).
@@ -331,7 +336,7 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
     try:
         for key, _ in late:  # one notification per upload, as S3 sends them
             message = tmp_path / "s3-notification.json"
-            message.write_text(json.dumps({"Records": [s3_record(f"{NIGHT}/{key}")]}))
+            message.write_text(json.dumps({"Records": [s3_record(f"{LATE_NIGHT}/{key}")]}))
             sent = subprocess.run([sys.executable, "-m", "flows.cli", "notify", str(message)],
                                   env=server_env, capture_output=True, text=True, timeout=120)
             assert sent.returncode == 0, sent.stderr
@@ -344,16 +349,16 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
             parameters=deployment.parameters))
 
     def stored(key: str) -> dict:
-        return json.loads(s3.get_object(Bucket="news-briefs", Key=f"{NIGHT}/{key}")["Body"]
+        return json.loads(s3.get_object(Bucket="news-briefs", Key=f"{LATE_NIGHT}/{key}")["Body"]
                           .read())
 
     night = stored("manifest.json")
     assert night["run_id"] == str(run.id) and night["trigger"]["kind"] == "event"
     touched = {e["source"]: e for e in night["articles"] if e["article_id"] in night["touched"]}
-    assert set(touched) == {f"s3://news-in/{NIGHT}/{key}" for key, _ in late}
+    assert set(touched) == {f"s3://news-in/{LATE_NIGHT}/{key}" for key, _ in late}
     assert all(e["status"] == "succeeded" for e in touched.values())
     assert night["counts"]["total"] == 3 and night["counts"]["succeeded"] == 3
-    digest = s3.get_object(Bucket="news-briefs", Key=f"{NIGHT}/digests/de.md")["Body"].read()
+    digest = s3.get_object(Bucket="news-briefs", Key=f"{LATE_NIGHT}/digests/de.md")["Body"].read()
     assert f"Run {run.id} · 3 briefs".encode() in digest  # the night's, not only the two
     assert stored(f"runs/{nightly.id}/manifest.json")["trigger"] == {"kind": "manual"}
 

@@ -44,12 +44,26 @@ def test_chosen_articles_are_found_by_manifest_id_key_uri_and_plain_file_id():
     chosen = select(["story-7-1a2b3c4d5e", plain_id, f"{SOURCE}json/b.json", "nope-123"],
                     OBJECTS, SOURCE, MANIFEST)
     assert [o.key for o in chosen.objects] == ["txt/a.txt", "bulk/feed.jsonl", "json/b.json"]
-    assert chosen.article_ids == {"story-7-1a2b3c4d5e": "bulk/feed.jsonl",
-                                  plain_id: "txt/a.txt"}
-    assert chosen.whole == {f"{SOURCE}json/b.json"}
+    assert chosen.article_ids == {"story-7-1a2b3c4d5e": "bulk/feed.jsonl"}
+    assert chosen.whole == {f"{SOURCE}json/b.json", f"{SOURCE}txt/a.txt"}  # a plain file's
     [missing] = chosen.not_found
     assert missing.article_id == "nope-123"
     assert "not found" in missing.reason and SOURCE in missing.reason
+
+
+def test_the_entry_of_an_object_that_failed_whole_takes_the_object_again():
+    from tasks.articles import article_id_for
+
+    failed_whole = {"article_id": article_id_for("bulk/feed.jsonl"),
+                    "source": f"{SOURCE}bulk/feed.jsonl", "status": "failed",
+                    "reason": "not gzip data"}
+    chosen = select([failed_whole["article_id"]], OBJECTS, SOURCE, {"articles": [failed_whole]})
+    assert chosen.whole == {f"{SOURCE}bulk/feed.jsonl"} and not chosen.article_ids
+
+
+def test_an_arrival_gone_since_its_event_is_skipped_not_failed():
+    [gone] = select([f"{SOURCE}renamed.tmp"], OBJECTS, SOURCE, None, missing="skipped").not_found
+    assert (gone.status, gone.article_id) == ("skipped", f"{SOURCE}renamed.tmp")
 
 
 def test_of_a_feed_only_the_chosen_line_is_kept_and_a_vanished_one_is_reported():
@@ -107,6 +121,21 @@ def test_the_nights_manifest_takes_the_partial_runs_entries_and_counts_the_night
     assert night["counts"] == {"total": 4, "succeeded": 4, "failed": 0, "skipped": 0}
     assert night["run_counts"] == run["counts"] and night["run_id"] == "r2"
     assert night["delivery"] == previous["delivery"]  # the night's, sent by its run
+
+
+def test_of_an_object_read_whole_the_run_entries_are_all_the_night_keeps():
+    feed, other = f"{SOURCE}bulk/feed.jsonl", f"{SOURCE}other.jsonl"
+    previous = {"articles": [
+        {"article_id": "a1", "source": f"{feed}#L1", "status": "succeeded"},
+        {"article_id": "a2", "source": f"{feed}#L2", "status": "succeeded"},  # line removed
+        {"article_id": "other-1", "source": other, "status": "failed", "reason": "bad"},
+        {"article_id": "kept", "source": f"{SOURCE}txt/a.txt", "status": "succeeded"}]}
+    run = {"counts": {}, "articles": [
+        {"article_id": "a1", "source": f"{feed}#L1", "status": "succeeded"},
+        {"article_id": "o1", "source": f"{other}#L1", "status": "succeeded"}]}
+    night = night_manifest(previous, run, {feed, other})
+    assert [e["article_id"] for e in night["articles"]] == ["a1", "o1", "kept"]
+    assert night["counts"] == {"total": 3, "succeeded": 3, "failed": 0, "skipped": 0}
 
 
 def test_the_night_of_an_object_comes_from_the_source_template():
