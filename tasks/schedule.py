@@ -28,13 +28,14 @@ def fill_date(uri: str, day: str) -> str:
 def night_of(uri: str, template: str) -> str | None:
     """The night (YYYY-MM-DD) whose folder under the URI template holds `uri`; "" when the
     template has no `{date}` and holds it; None when it is not under the template."""
-    before, date, after = template.partition("{date}")
-    if not date:
+    if "{date}" not in template:
         return "" if uri.startswith(template) else None
-    found = re.match(re.escape(before) + r"(\d{4}-\d{2}-\d{2})" + re.escape(after), uri)
+    after = template.partition("{date}")[2]
+    found = re.match(re.escape(source_prefix(template)) + r"(\d{4}-\d{2}-\d{2})"
+                     + re.escape(after), uri)
     return found[1] if found else None
 
 
 def source_prefix(template: str) -> str:
     """The part of a URI template before `{date}`: where every night's objects are."""
-    return template.split("{date}")[0]
+    return template.partition("{date}")[0]

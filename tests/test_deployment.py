@@ -178,6 +178,15 @@ def test_the_deployment_has_a_nightly_schedule_and_runs_one_at_a_time(worker, cl
     assert all(r.expected_start_time.hour == 1 or r.expected_start_time.hour == 0 for r in runs)
 
 
+def runs_created_by(client, deployment_id, created_by: str = "AUTOMATION") -> list:
+    """The deployment's runs that an automation (its trigger), or the schedule, created."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
+        id=DeploymentFilterId(any_=[deployment_id])))
+    return [r for r in runs if r.created_by and r.created_by.type == created_by]
+
+
 @pytest.mark.timeout(240)  # measured 15 s
 def test_a_run_the_schedule_started_records_its_schedule_in_the_manifest(worker, client, s3):
     from datetime import UTC, datetime
@@ -298,16 +307,7 @@ def test_briefs_serve_offers_the_same_nightly_deployment_without_a_pool():
     assert trigger.match.model_dump() == {"prefect.resource.id": "s3://news-in/*"}
 
 
-def runs_created_by(client, deployment_id, created_by: str = "AUTOMATION") -> list:
-    """The deployment's runs that an automation (its trigger), or the schedule, created."""
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-
-    runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
-        id=DeploymentFilterId(any_=[deployment_id])))
-    return [r for r in runs if r.created_by and r.created_by.type == created_by]
-
-
-@pytest.mark.timeout(420)  # measured 95 s: a nightly run, the 40 s debounce, the event run
+@pytest.mark.timeout(420)  # measured 56 s: a nightly run, the 40 s wait, the event run
 def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
         worker, client, s3, server_env, tmp_path):
     from prefect.client.schemas.actions import DeploymentUpdate

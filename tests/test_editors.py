@@ -5,7 +5,6 @@ notifications that `briefs notify` turns into events."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -195,8 +194,7 @@ def test_briefs_notify_names_the_bad_message_and_exits_non_zero(tmp_path: Path):
     message = tmp_path / "message.json"
     message.write_text('{"hello": 1}')
     done = subprocess.run([sys.executable, "-m", "flows.cli", "notify", str(message)],
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"})
+                          capture_output=True, text=True, timeout=120)  # refused before sending
     assert done.returncode == 1
     assert f"{message}: not an S3 event notification" in done.stderr
 
