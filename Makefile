@@ -53,7 +53,7 @@ deploy-k8s: setup
 	$(PY) infra/automations.py
 
 worker: setup
-	PREFECT_LOGGING_EXTRA_LOGGERS=tasks,transformers,botocore \
+	PREFECT_LOGGING_EXTRA_LOGGERS=briefs,transformers,botocore \
 	  $(VENV)/bin/prefect worker start --pool briefs --type process $(WORKER_ARGS)
 
 # Speed and memory of the real architectures (random weights, fixed output lengths): the naive
@@ -75,7 +75,7 @@ bench-scale: setup
 eval: setup
 	$(VENV)/bin/briefs eval --models $(MODELS) $(QUALITY_ARGS)
 
-# HTML main-text extraction against the corpus's expected texts: ours (tasks/articles.py) and
+# HTML main-text extraction against the corpus's expected texts: ours (tasks/ingest/articles.py) and
 # trafilatura's defaults, token precision/recall/F1 per page and per set, time per page.
 eval-extraction: setup
 	$(PY) benchmarks/eval_extraction.py $(EVAL_ARGS)

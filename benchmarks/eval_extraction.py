@@ -12,9 +12,9 @@ Pages, from ../shared/corpus (or $BRIEFS_CORPUS):
   no expected text, so it is left out).
 
 Each page is extracted (a) by the project, through the code the pipeline runs
-(`tasks.articles.parse_object`; a page it refuses counts as empty text, F1 0), and (b) by
+(`ingest.articles.parse_object`; a page it refuses counts as empty text, F1 0), and (b) by
 trafilatura with its default settings, `trafilatura.extract(html)`. Scores are bag-of-words
-token precision, recall and F1 (tasks/extraction_score.py); means are per set, the 67 pages
+token precision, recall and F1 (tasks/quality/extraction_score.py); means are per set, the 67 pages
 of the two English sets together. Run it as a script, not with -m: an installed package
 named `benchmarks` would shadow this folder.
 """
@@ -35,10 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # `tasks` from this checkout, whatever the working directory
 
-from tasks.articles import RawObject, parse_object  # noqa: E402
-from tasks.config import LimitsConfig  # noqa: E402
-from tasks.extraction_score import score  # noqa: E402
-from tasks.records import Article  # noqa: E402
+from briefs.tasks.core.config import LimitsConfig  # noqa: E402
+from briefs.tasks.core.records import Article  # noqa: E402
+from briefs.tasks.ingest.articles import RawObject, parse_object  # noqa: E402
+from briefs.tasks.quality.extraction_score import score  # noqa: E402
 
 CORPUS = Path(os.environ.get("BRIEFS_CORPUS", REPO.parent / "shared" / "corpus"))
 NEWSPAPER = Path("html/newspaper-tests")

@@ -33,7 +33,7 @@ def main() -> None:
         return (AutoTokenizer.from_pretrained(folder),
                 AutoModelForSeq2SeqLM.from_pretrained(folder).to(args.device).eval())
 
-    summariser, translators = load(args.summarizer), [load(f) for f in args.translators]
+    summarizer, translators = load(args.summarizer), [load(f) for f in args.translators]
     with open(args.articles, encoding="utf-8") as lines:
         articles = [json.loads(line)["body"] for line in lines if line.strip()]
     loaded = time.perf_counter()
@@ -53,7 +53,7 @@ def main() -> None:
         return tokenizer.decode(output[0], skip_special_tokens=True)
 
     for article in articles:
-        summary = run(summariser, article)
+        summary = run(summarizer, article)
         for translator in translators:
             run(translator, summary)
     print(json.dumps({"load_seconds": loaded - started,

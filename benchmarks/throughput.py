@@ -4,7 +4,7 @@
 
 Models of the real architectures and vocabularies with random weights (they cost the same
 per token as trained ones), built once into a cache from ../shared/corpus/tokenizers:
-distilbart-cnn-12-6 summarises, opus-mt-en-fr translates (three separate copies, for de, fr
+distilbart-cnn-12-6 summarizes, opus-mt-en-fr translates (three separate copies, for de, fr
 and es, so memory is that of three translators). Same work on every side: articles of
 300-650 words from the corpus, greedy, 80 new tokens for the summary and for each of the
 three translations. Each side is a whole process; the `briefs run` sides talk to a Prefect
@@ -74,7 +74,7 @@ HEADER = ("| side | articles | articles/min | generated tokens/s | s in generati
 
 
 def build_models(cache: Path) -> dict[str, Path]:
-    """Random-weight models of the real architectures: the summariser and three translators."""
+    """Random-weight models of the real architectures: the summarizer and three translators."""
     from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
     folders = {}
@@ -169,8 +169,8 @@ def briefs_side(name: str, work: Path, config: dict, articles: list[str],
         (source / f"{number:04d}.txt").write_text(article)
     config_file = work / f"{name}.yaml"
     config_file.write_text(yaml.safe_dump(config))
-    wall, rss = run_process([sys.executable, "-m", "flows.cli", "run", str(source), str(dest),
-                             "--config", str(config_file)], env, work / f"{name}.log")
+    wall, rss = run_process([sys.executable, "-m", "briefs.flows.cli", "run", str(source),
+                             str(dest), "--config", str(config_file)], env, work / f"{name}.log")
     manifest = json.loads((dest / "manifest.json").read_text())
     if manifest["counts"]["succeeded"] != len(articles):
         raise SystemExit(f"{name}: {manifest['counts']}; see {work / f'{name}.log'}")

@@ -8,29 +8,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from prefect import flow, get_run_logger
-from prefect.futures import PrefectFuture
-from prefect.runtime import deployment, flow_run
-from prefect.states import Completed, Failed, State
-from pydantic import Field
-
-from flows.artifacts import Progress, publish_partial_run, publish_results
-from flows.fan_out import run_shards, shard_deployment_exists
-from flows.provenance import run_trigger
-from tasks import log_redaction
-from tasks.articles import input_format
-from tasks.config import BriefsConfig, ConfigError, load_config
-from tasks.engines import GENERATION
-from tasks.languages import SUPPORTED_LANGUAGES
-from tasks.night import ALREADY_BRIEFED
-from tasks.object_events import Arrivals
-from tasks.outcome import Deadline, run_ending
-from tasks.pipeline import ReusePlan, drop_duplicates, made_by_run, object_failure
-from tasks.records import Article, Brief, Failure
-from tasks.render import now_iso
-from tasks.schedule import fill_date, night_of, run_date, source_prefix
-from tasks.selection import select
-from tasks.shards import (
+from briefs.flows.artifacts import Progress, publish_partial_run, publish_results
+from briefs.flows.fan_out import run_shards, shard_deployment_exists
+from briefs.flows.provenance import run_trigger
+from briefs.tasks.core import log_redaction
+from briefs.tasks.core.config import BriefsConfig, ConfigError, load_config
+from briefs.tasks.core.records import Article, Brief, Failure
+from briefs.tasks.events import Arrivals
+from briefs.tasks.generation.targets import SUPPORTED_LANGUAGES
+from briefs.tasks.ingest.articles import input_format
+from briefs.tasks.ingest.selection import select
+from briefs.tasks.models.engines import GENERATION
+from briefs.tasks.output.documents import now_iso
+from briefs.tasks.output.layout import ALREADY_BRIEFED
+from briefs.tasks.output.storage import ObjectInfo
+from briefs.tasks.run.nights import fill_date, night_of, run_date, source_prefix
+from briefs.tasks.run.pipeline import ReusePlan, drop_duplicates, made_by_run, object_failure
+from briefs.tasks.run.policy import Deadline, run_ending
+from briefs.tasks.run.shards import (
     ShardSpec,
     cut_shards,
     merge_shard_results,
@@ -38,7 +33,7 @@ from tasks.shards import (
     shard_result_key,
     sum_timings,
 )
-from tasks.steps import (
+from briefs.tasks.steps import (
     deliver_digests,
     list_articles,
     list_existing_briefs,
@@ -47,13 +42,17 @@ from tasks.steps import (
     read_articles,
     read_night_manifest,
     reuse_briefs,
-    summarise,
+    summarize,
     translate,
     write_briefs,
     write_digests_and_manifest,
     write_shard_result,
 )
-from tasks.storage import ObjectInfo
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
+from prefect.runtime import deployment, flow_run
+from prefect.states import Completed, Failed, State
+from pydantic import Field
 
 log_redaction.install()  # worker-started runs never import the CLI
 
@@ -94,7 +93,7 @@ def briefs(
     arrivals: Arrivals | None = None,
     shard: ShardSpec | None = None,
 ):
-    """Summarise every article under `source`, translate the summaries, write them to `dest`.
+    """Summarize every article under `source`, translate the summaries, write them to `dest`.
 
     Args:
         source: Folder or `s3://bucket/prefix/` of .txt, .md, .json, .jsonl and .html
@@ -104,7 +103,7 @@ def briefs(
         date: The night to brief, YYYY-MM-DD; empty means yesterday in the schedule's
             timezone.
         languages: Target languages; empty means the config's list.
-        models: Model preset (`default`, `tiny`) or a local summariser model folder.
+        models: Model preset (`default`, `tiny`) or a local summarizer model folder.
         config: A YAML config file that replaces the preset.
         limit: Brief only the first N input objects (for trial runs; at least 1); empty
             means all.
@@ -325,7 +324,7 @@ def _brief_objects(source: str, dest: str, objects: list[ObjectInfo], settings: 
                    deadline: Deadline, ledger: Ledger, progress: Progress, force: bool = False,
                    keeps: Callable[[Article | Failure], bool] | None = None
                    ) -> dict[str, Article]:
-    """Read, summarise, translate and write the objects batch by batch; every article lands
+    """Read, summarize, translate and write the objects batch by batch; every article lands
     in the ledger (of an object read for chosen articles, those that `keeps`). Returns the
     articles briefed, by text digest (the first of each text)."""
     seen: dict[str, Article] = {}
@@ -401,7 +400,7 @@ def _settle_writes(writes: list[Write], ledger: Ledger) -> None:
 def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
                  versions: dict[str, Any], existing: set[str], label: str, run_id: str,
                  deadline: Deadline, ledger: Ledger, writes: list[Write], force: bool) -> None:
-    """Brief one group of articles: reuse unchanged steps (none when `force`), summarise,
+    """Brief one group of articles: reuse unchanged steps (none when `force`), summarize,
     translate, and start writing (the write runs while the next group generates; see
     `_settle_writes`).
 
@@ -412,17 +411,17 @@ def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
                else "timeouts.run_seconds")
     try:
         plan = (reuse_briefs(dest, group, settings, existing, batch=label)
-                if existing and not force else ReusePlan(to_summarise=group))
+                if existing and not force else ReusePlan(to_summarize=group))
         # A brief an earlier attempt of this run wrote (a shard run again) counts as written.
         ledger.written += [d for d in plan.unchanged if made_by_run(d, run_id)]
         earlier = [d for d in plan.unchanged if not made_by_run(d, run_id)]
         ledger.reused += earlier
         ledger.unbriefed += [Failure(d["article_id"], d["source"]["uri"], ALREADY_BRIEFED,
                                      status="skipped") for d in earlier]
-        summarised = summarise.with_options(timeout_seconds=timeout)(
-            plan.to_summarise, settings, batch=label) if plan.to_summarise else []
-        ledger.unbriefed += [b for b in summarised if isinstance(b, Failure)]
-        to_translate = [b for b in summarised if isinstance(b, Brief)] + plan.partial
+        summarized = summarize.with_options(timeout_seconds=timeout)(
+            plan.to_summarize, settings, batch=label) if plan.to_summarize else []
+        ledger.unbriefed += [b for b in summarized if isinstance(b, Failure)]
+        to_translate = [b for b in summarized if isinstance(b, Brief)] + plan.partial
         translated = translate.with_options(timeout_seconds=timeout)(
             to_translate, settings, batch=label) if to_translate else []
         ledger.unbriefed += [b for b in translated if isinstance(b, Failure)]

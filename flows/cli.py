@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from tasks import log_redaction
+from briefs.tasks.core import log_redaction
 
 # Library loggers whose records should reach the run's log in the Prefect UI.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "tasks,transformers,botocore")
@@ -21,7 +20,7 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "tasks,transformers,botoc
 log_redaction.install()
 
 ModelsOption = Annotated[str, typer.Option(
-    help="model preset (default, tiny) or a local summariser folder", envvar="BRIEFS_MODELS")]
+    help="model preset (default, tiny) or a local summarizer folder", envvar="BRIEFS_MODELS")]
 ConfigOption = Annotated[str | None, typer.Option(
     help="a YAML config file (replaces the preset)", envvar="BRIEFS_CONFIG")]
 
@@ -61,9 +60,9 @@ def run(
     Exit status: 0 every article succeeded; 2 some failed (the rest were written; the run
     itself completed or failed by alerts.max_failed_share); 1 the run itself failed.
     """
-    from flows.briefs_flow import briefs
-    from tasks.config import ConfigError, load_config
-    from tasks.languages import SUPPORTED_LANGUAGES
+    from briefs.flows.briefs_flow import briefs
+    from briefs.tasks.core.config import ConfigError, load_config
+    from briefs.tasks.generation.targets import SUPPORTED_LANGUAGES
 
     wanted = [code.strip() for code in languages.split(",") if code.strip()] if languages else None
     if shards is not None:  # config from the environment: the flow reads it where it runs
@@ -104,8 +103,8 @@ def notify(
     import asyncio
     import sys
 
-    from tasks.object_events import emit_created
-    from tasks.s3_notifications import NotificationError, created_objects
+    from briefs.tasks.events import emit_created
+    from briefs.tasks.ingest.s3_notifications import NotificationError, created_objects
 
     try:
         text = sys.stdin.read() if message == "-" else Path(message).read_text(encoding="utf-8")
@@ -140,8 +139,8 @@ def extract(
 
     Exit status: 0 every article was extracted, 2 some failed.
     """
-    from tasks.config import ConfigError, load_config
-    from tasks.extract import extract_file
+    from briefs.tasks.core.config import ConfigError, load_config
+    from briefs.tasks.ingest.extract import extract_file
 
     try:
         settings = load_config(models, config)
@@ -179,9 +178,9 @@ def eval_(
     Exit status: 0 scored (and no score dropped below the baseline by more than
     --max-drop); 3 a score dropped, is missing or is not comparable; 1 the run failed.
     """
-    from flows.eval_flow import QUALITY_DROPPED, briefs_eval
-    from tasks.config import ConfigError, load_config
-    from tasks.evaluation import (
+    from briefs.flows.eval_flow import QUALITY_DROPPED, briefs_eval
+    from briefs.tasks.core.config import ConfigError, load_config
+    from briefs.tasks.quality.evaluation import (
         EvaluationError,
         comparison_table,
         corpus_dir,
@@ -228,12 +227,11 @@ def serve(
 ) -> None:
     """Serve the nightly deployment, with its late-arrivals trigger, from this process (no
     work pool needed)."""
+    from briefs.flows.briefs_flow import briefs
+    from briefs.tasks.core.config import load_config
+    from briefs.tasks.events import late_arrivals_trigger
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron
-
-    from flows.briefs_flow import briefs
-    from tasks.config import load_config
-    from tasks.object_events import late_arrivals_trigger
 
     schedule = load_config(models).schedule
     briefs.serve(

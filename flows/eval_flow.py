@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from briefs.tasks.core.config import BriefsConfig, load_config
+from briefs.tasks.generation.targets import SUPPORTED_LANGUAGES
+from briefs.tasks.quality import evaluation
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 from pydantic import Field
-
-from tasks import evaluation
-from tasks.config import BriefsConfig, load_config
-from tasks.languages import SUPPORTED_LANGUAGES
 
 TABLE_KEY = "briefs-eval"
 QUALITY_DROPPED = "QualityDropped"  # the state's name when the baseline comparison fails
@@ -22,11 +21,11 @@ COMMON: dict[str, Any] = dict(cache_policy=NO_CACHE, persist_result=False)
 
 
 @task(name="eval-summaries", **COMMON)
-def summarise_set(rows: list[evaluation.SummaryRow], config: BriefsConfig
+def summarize_set(rows: list[evaluation.SummaryRow], config: BriefsConfig
                   ) -> evaluation.Outputs:
-    """Summarise the evaluation articles with the configured summariser."""
-    outputs = evaluation.summarise_rows(rows, config)
-    get_run_logger().info("summarised %d articles with %s (%s), %d failed", len(rows),
+    """Summarize the evaluation articles with the configured summarizer."""
+    outputs = evaluation.summarize_rows(rows, config)
+    get_run_logger().info("summarized %d articles with %s (%s), %d failed", len(rows),
                           outputs.model["id"], outputs.model["engine"], len(outputs.failures))
     return outputs
 
@@ -57,7 +56,7 @@ def briefs_eval(
     references, BLEU and chrF of translations against reference translations.
 
     Args:
-        models: Model preset (`default`, `tiny`) or a local summariser model folder.
+        models: Model preset (`default`, `tiny`) or a local summarizer model folder.
         config: A YAML config file that replaces the preset.
         languages: Target languages to score (those the corpus has: de, fr, es, ro); empty
             means the config's list.
@@ -77,7 +76,7 @@ def briefs_eval(
     if absent := [lang for lang in settings.languages if lang not in parallel]:
         logger.warning("no reference translations into %s in %s: not scored",
                        ", ".join(absent), corpus)
-    summaries = summarise_set(summary_rows, settings)
+    summaries = summarize_set(summary_rows, settings)
     translations = {lang: (translate_set(rows, settings, lang), [row.ref for row in rows])
                     for lang, rows in parallel.items()}
     report = evaluation.build_report(settings, summaries, [row.summary for row in summary_rows],

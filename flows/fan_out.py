@@ -18,21 +18,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from briefs.flows.artifacts import Progress
+from briefs.tasks.core.config import BriefsConfig
+from briefs.tasks.core.records import Failure
+from briefs.tasks.output.storage import ObjectInfo
+from briefs.tasks.run.pipeline import object_failure
+from briefs.tasks.run.policy import Deadline
+from briefs.tasks.run.shards import ShardSpec, result_problem, shard_result_key
+from briefs.tasks.steps import read_shard_result
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
-
-from flows.artifacts import Progress
-from tasks.config import BriefsConfig
-from tasks.outcome import Deadline
-from tasks.pipeline import object_failure
-from tasks.records import Failure
-from tasks.shards import ShardSpec, result_problem, shard_result_key
-from tasks.steps import read_shard_result
-from tasks.storage import ObjectInfo
 
 POLL_SECONDS = 2.0
 # Past the run's time limit, shards still running get this long to hand back what they

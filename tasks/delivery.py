@@ -30,9 +30,8 @@ from email.message import EmailMessage
 from typing import Any
 
 import tenacity
-
-from tasks.config import DeliveryConfig
-from tasks.storage import Store
+from briefs.tasks.core.config import DeliveryConfig
+from briefs.tasks.output.storage import Store
 
 log = logging.getLogger(__name__)
 

@@ -10,17 +10,18 @@ import json
 import time
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
-
-from tasks import night, pipeline
-from tasks.config import BriefsConfig
-from tasks.digest import digest_entries, digest_languages
-from tasks.object_events import Arrivals, arrived_objects
-from tasks.records import Article, Brief, Failure
-from tasks.render import digest_html, digest_markdown, manifest_document, to_json_bytes
-from tasks.storage import (
+from briefs.tasks.core.config import BriefsConfig
+from briefs.tasks.core.records import Article, Brief, Failure
+from briefs.tasks.events import Arrivals, arrived_objects
+from briefs.tasks.output import layout as night
+from briefs.tasks.output.digest import digest_entries, digest_languages
+from briefs.tasks.output.documents import (
+    digest_html,
+    digest_markdown,
+    manifest_document,
+    to_json_bytes,
+)
+from briefs.tasks.output.storage import (
     ObjectInfo,
     StorageError,
     Store,
@@ -28,6 +29,10 @@ from tasks.storage import (
     open_store,
     s3_client_config,
 )
+from briefs.tasks.run import pipeline
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=2)  # 2, 4, 8 s, each with jitter
 
@@ -124,13 +129,13 @@ def read_articles(source: str, objects: list[ObjectInfo], config: BriefsConfig,
     return items
 
 
-@task(name="summarise", task_run_name="summarise {batch}", **COMMON)
-def summarise(articles: list[Article], config: BriefsConfig, batch: str) -> list[Brief | Failure]:
-    """Summarise a batch of articles (long ones in chunks)."""
+@task(name="summarize", task_run_name="summarize {batch}", **COMMON)
+def summarize(articles: list[Article], config: BriefsConfig, batch: str) -> list[Brief | Failure]:
+    """Summarize a batch of articles (long ones in chunks)."""
     logger = get_run_logger()
     started = time.perf_counter()
-    results = pipeline.summarise_articles(articles, config)
-    _log_results(logger, "summarise", batch, results, started)
+    results = pipeline.summarize_articles(articles, config)
+    _log_results(logger, "summarize", batch, results, started)
     return results
 
 
@@ -232,7 +237,7 @@ def deliver_digests(dest: str, config: BriefsConfig, manifest: dict[str, Any],
     """Send a message per digest language through each block of
     `delivery.notification_blocks`, add the records under the manifest's `delivery` key and
     write the manifest again (both copies). Never raises: delivery cannot fail the briefs."""
-    from tasks import delivery
+    from briefs.tasks import delivery
 
     logger = get_run_logger()
     settings = config.delivery

@@ -31,7 +31,7 @@ os.environ.update({
     "TORCHINDUCTOR_CACHE_DIR": str(Path(_home) / "torchinductor"),
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    "PREFECT_LOGGING_EXTRA_LOGGERS": "tasks,transformers,botocore",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "briefs,transformers,botocore",
     "HF_HUB_OFFLINE": "1",
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # plain-module tests log too
 })
@@ -95,7 +95,7 @@ def s3(s3_endpoint: str):
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from tasks.config import load_config
+    from briefs.tasks.core.config import load_config
 
     return load_config("tiny")
 
@@ -106,8 +106,8 @@ CTRANSLATE2 = {"engine": "ctranslate2", "compute_type": "float32"}
 
 def tiny_model(role: str, engine: dict[str, str]):
     """A tiny model (`summarizer` or a translator's language) on the given engine."""
-    from tasks.config import RuntimeConfig, load_config
-    from tasks.models import load_model
+    from briefs.tasks.core.config import RuntimeConfig, load_config
+    from briefs.tasks.models.loading import load_model
 
     models = load_config("tiny").models
     ref = models.summarizer if role == "summarizer" else models.translator(role)

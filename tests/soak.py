@@ -172,7 +172,7 @@ def good_texts(count: int) -> list[str]:
     when the text it gives reads as English (the pipeline's own detector): the inputs are
     good by construction.
     """
-    from tasks.language import detect_language
+    from briefs.tasks.ingest.source_language import detect_language
 
     rows = [json.loads(line)["article"] for line in (CORPUS / "summaries.jsonl").open()]
     good = [row for row in rows if len(row.split()) >= MIN_WORDS
@@ -232,7 +232,7 @@ def tail(log: Path, chars: int = 3000) -> str:
 
 def start_run(env: dict[str, str], log: Path) -> subprocess.Popen:
     """`briefs run` from the input bucket to the output bucket, its output in `log`."""
-    command = [sys.executable, "-m", "flows.cli", "run", f"s3://{IN}/", f"s3://{OUT}/",
+    command = [sys.executable, "-m", "briefs.flows.cli", "run", f"s3://{IN}/", f"s3://{OUT}/",
                "--languages", "de,fr", "--models", "tiny"]
     with log.open("w") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -284,7 +284,7 @@ def resume(client, env: dict[str, str], log: Path, steady_after: int, deadline: 
 
 def check_outcome(report: Report, client, sources: list[str]) -> None:
     """Fill in briefed, not briefed and lost from the final manifest and the briefs stored."""
-    from tasks.night import ALREADY_BRIEFED
+    from briefs.tasks.output.layout import ALREADY_BRIEFED
 
     manifest = json.loads(client.get_object(Bucket=OUT, Key="manifest.json")["Body"].read())
     entries = {entry["source"]: entry for entry in manifest["articles"]}
@@ -294,7 +294,7 @@ def check_outcome(report: Report, client, sources: list[str]) -> None:
         if entry is None:
             report.lost.append(source)
         elif entry["status"] == "succeeded" or entry.get("reason") == ALREADY_BRIEFED:
-            if f"briefs/{entry['article_id']}.json" in stored:  # tasks.pipeline.brief_key
+            if f"briefs/{entry['article_id']}.json" in stored:  # layout.brief_key
                 report.briefed += 1
             else:
                 report.lost.append(source)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from tasks.config import ConfigError, load_config
+from briefs.tasks.core.config import ConfigError, load_config
 
 
 def test_presets_load_and_fill_the_language_into_translator_ids():
@@ -59,7 +58,7 @@ def test_unknown_preset():
 
 
 def test_the_batch_budget_is_larger_on_cuda_unless_set():
-    from tasks.config import BatchingConfig
+    from briefs.tasks.core.config import BatchingConfig
 
     assert BatchingConfig().tokens_for("cpu") == 8192
     assert BatchingConfig().tokens_for("cuda:0") == 32768

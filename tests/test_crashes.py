@@ -40,7 +40,7 @@ class Cli:
                  *options: str) -> None:
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the run)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "run", str(source), str(dest), "--languages",
+            [sys.executable, "-m", "briefs.flows.cli", "run", str(source), str(dest), "--languages",
              "de", "--models", "tiny", *options], env=env, stdout=self.log,
             stderr=subprocess.STDOUT, text=True)
         Cli.started.append(self)
@@ -148,9 +148,8 @@ def keys_for_the_run(keys_from: str, env: dict[str, str], s3_endpoint: str,
     if keys_from == "environment":
         env.update(AWS_ACCESS_KEY_ID=SECRET_KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
         return []
+    from briefs.tasks.core.config import CONFIGS_DIR
     from prefect_aws import AwsClientParameters, AwsCredentials
-
-    from tasks.config import CONFIGS_DIR
 
     AwsCredentials(aws_access_key_id=SECRET_KEY_ID, aws_secret_access_key=SECRET_KEY,
                    region_name="us-east-1",

@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from briefs.tasks.core.config import ConfigError, DeliveryConfig, load_config
+from briefs.tasks.delivery import build_messages, deliver, describe
+from briefs.tasks.output.storage import open_store
 
-from tasks.config import ConfigError, DeliveryConfig, load_config
-from tasks.delivery import build_messages, deliver, describe
-from tasks.storage import open_store
 from tests.conftest import SEEDS
 from tests.prefect_stack import free_port
 
@@ -104,7 +104,7 @@ def configure(monkeypatch: pytest.MonkeyPatch, retries: int = 3) -> None:
 
 def run_night(tmp_path: Path):
     """The flow on one seed article, English and German digests into a local folder."""
-    from flows.briefs_flow import briefs
+    from briefs.flows.briefs_flow import briefs
 
     source, dest = tmp_path / "in", tmp_path / "out"
     source.mkdir()

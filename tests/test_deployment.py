@@ -283,7 +283,8 @@ def test_briefs_serve_offers_the_same_nightly_deployment_without_a_pool():
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--models", "tiny"],
+    serve = subprocess.Popen([sys.executable, "-m", "briefs.flows.cli", "serve", "--models",
+                              "tiny"],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with get_client(sync_client=True) as api:
@@ -337,8 +338,9 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
         for key, _ in late:  # one notification per upload, as S3 sends them
             message = tmp_path / "s3-notification.json"
             message.write_text(json.dumps({"Records": [s3_record(f"{LATE_NIGHT}/{key}")]}))
-            sent = subprocess.run([sys.executable, "-m", "flows.cli", "notify", str(message)],
-                                  env=server_env, capture_output=True, text=True, timeout=120)
+            sent = subprocess.run([sys.executable, "-m", "briefs.flows.cli", "notify",
+                                   str(message)], env=server_env, capture_output=True,
+                                  text=True, timeout=120)
             assert sent.returncode == 0, sent.stderr
         [run] = wait_until(lambda: runs_created_by(client, deployment.id), 120,
                            "the trigger to start a run")
@@ -364,7 +366,7 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
 
 
 def test_the_late_arrivals_trigger_matches_the_nightly_source_in_both_deployment_files():
-    from tasks.object_events import late_arrivals_trigger
+    from briefs.tasks.events import late_arrivals_trigger
 
     nightly = [yaml.safe_load((REPO / "infra" / name).read_text())["deployments"][0]
                for name in ("prefect.yaml", "prefect-k8s.yaml")]
@@ -385,7 +387,7 @@ def test_the_late_arrivals_trigger_matches_the_nightly_source_in_both_deployment
 
 
 def test_prefect_yaml_schedule_matches_the_config():
-    from tasks.config import load_config
+    from briefs.tasks.core.config import load_config
 
     spec = yaml.safe_load((REPO / "infra" / "prefect.yaml").read_text())
     [schedule] = spec["deployments"][0]["schedules"]

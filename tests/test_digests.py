@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tasks.digest import (
+from briefs.tasks.output.digest import (
     SIMILAR,
     digest_entries,
     entries_in,
@@ -21,7 +20,8 @@ from tasks.digest import (
     similarities,
     similarity_words,
 )
-from tasks.render import digest_html, digest_markdown
+from briefs.tasks.output.documents import digest_html, digest_markdown
+
 from tests.conftest import corpus_or_skip, missing
 
 WIRE = ("Storm Bert brought heavy rain and winds of up to 80 mph to large parts of the country "
@@ -34,7 +34,7 @@ LANGUAGES = ["en", "de", "fr"]
 def brief(article_id: str, titles: dict[str, str], summaries: dict[str, str], key: str,
           url: str | None = None, published: str | None = None,
           warnings: list[Any] | None = None) -> dict[str, Any]:
-    """A brief document as `tasks.render.brief_document` writes it (the fields digests read)."""
+    """A brief document as `documents.brief_document` writes it (the fields digests read)."""
     source = {"uri": f"s3://news-in/{key}", "key": key, "format": "json", "sha256": "0" * 64}
     source |= {"url": url} if url else {}
     source |= {"published": published} if published else {}
@@ -199,7 +199,7 @@ def test_html_digest_is_one_escaped_page_with_a_language_switcher():
 
 
 def test_two_corpus_stories_are_never_grouped_and_a_syndicated_copy_is():
-    """The threshold on real news (see tasks/digest.py): 351 different stories, each as a
+    """The threshold on real news (see tasks/output/digest.py): 351 different stories, each as a
     title (its reference summary) and a summary (its first three sentences), none grouped;
     the same text carried by a second outlet under its own headline, without its last
     sentence, is grouped with the first."""
@@ -229,8 +229,8 @@ def test_two_corpus_stories_are_never_grouped_and_a_syndicated_copy_is():
 
 def write_night(dest: Path, briefs: list[dict[str, Any]], monkeypatch) -> dict[str, Any]:
     """The flow's own step: every digest of the run and the manifest, into a local folder."""
-    from tasks import steps
-    from tasks.config import load_config
+    from briefs.tasks import steps
+    from briefs.tasks.core.config import load_config
 
     monkeypatch.setattr(steps, "get_run_logger", lambda: logging.getLogger("tests"))
     config = load_config("tiny").model_copy(update={"languages": ["de", "fr"]})

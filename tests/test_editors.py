@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from briefs.flows.briefs_flow import briefs
+from briefs.tasks.core.records import Failure
+from briefs.tasks.ingest.s3_notifications import NotificationError, created_objects
+from briefs.tasks.ingest.selection import select
+from briefs.tasks.output.layout import night_manifest
+from briefs.tasks.output.storage import ObjectInfo
+from briefs.tasks.run.nights import night_of
 
-from flows.briefs_flow import briefs
-from tasks.night import night_manifest
-from tasks.records import Failure
-from tasks.s3_notifications import NotificationError, created_objects
-from tasks.schedule import night_of
-from tasks.selection import select
-from tasks.storage import ObjectInfo
 from tests.conftest import corpus_or_skip
 from tests.corpus_sample import mixed_objects
 
@@ -37,7 +37,7 @@ MANIFEST = {"articles": [
 
 
 def test_chosen_articles_are_found_by_manifest_id_key_uri_and_plain_file_id():
-    from tasks.articles import article_id_for
+    from briefs.tasks.ingest.articles import article_id_for
 
     plain_id = article_id_for("txt/a.txt")
     chosen = select(["story-7-1a2b3c4d5e", plain_id, f"{SOURCE}json/b.json", "nope-123"],
@@ -51,7 +51,7 @@ def test_chosen_articles_are_found_by_manifest_id_key_uri_and_plain_file_id():
 
 
 def test_the_entry_of_an_object_that_failed_whole_takes_the_object_again():
-    from tasks.articles import article_id_for
+    from briefs.tasks.ingest.articles import article_id_for
 
     failed_whole = {"article_id": article_id_for("bulk/feed.jsonl"),
                     "source": f"{SOURCE}bulk/feed.jsonl", "status": "failed",
@@ -66,7 +66,7 @@ def test_an_arrival_gone_since_its_event_is_skipped_not_failed():
 
 
 def test_of_a_feed_only_the_chosen_line_is_kept_and_a_vanished_one_is_reported():
-    from tasks.records import Article, Source
+    from briefs.tasks.core.records import Article, Source
 
     chosen = select(["story-7-1a2b3c4d5e", "gone-0000000000"], OBJECTS, SOURCE,
                     {"articles": [*MANIFEST["articles"], {
@@ -92,7 +92,7 @@ def test_of_a_feed_only_the_chosen_line_is_kept_and_a_vanished_one_is_reported()
 
 
 def test_the_nights_manifest_takes_the_partial_runs_entries_and_counts_the_night():
-    from tasks.night import ALREADY_BRIEFED
+    from briefs.tasks.output.layout import ALREADY_BRIEFED
 
     previous = {"run_id": "r1", "delivery": [{"block": "slack-webhook/desk", "status": "sent"}],
                 "articles": [*MANIFEST["articles"],
@@ -193,7 +193,7 @@ def test_what_is_not_a_notification_is_refused_with_the_reason(message, expected
 def test_briefs_notify_names_the_bad_message_and_exits_non_zero(tmp_path: Path):
     message = tmp_path / "message.json"
     message.write_text('{"hello": 1}')
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "notify", str(message)],
+    done = subprocess.run([sys.executable, "-m", "briefs.flows.cli", "notify", str(message)],
                           capture_output=True, text=True, timeout=120)  # refused before sending
     assert done.returncode == 1
     assert f"{message}: not an S3 event notification" in done.stderr
@@ -296,7 +296,8 @@ def test_a_burst_of_arrivals_is_read_back_whole_across_pages_and_each_object_onc
     import asyncio
     from datetime import UTC, datetime
 
-    from tasks.object_events import OBJECT_CREATED, Arrivals, arrived_objects, emit_created
+    from briefs.tasks.events import OBJECT_CREATED, Arrivals, arrived_objects, emit_created
+
     from tests.prefect_stack import wait_until
 
     since = datetime.now(UTC)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from briefs.flows.briefs_flow import briefs
+from briefs.tasks.generation.batching import generate_texts
+from briefs.tasks.ingest.text import split_sentences
+from briefs.tasks.models import ct2
+from briefs.tasks.models.loading import ModelUnavailable, choose_engine
 
-from flows.briefs_flow import briefs
-from tasks import ct2
-from tasks.generate import generate_texts
-from tasks.models import ModelUnavailable, choose_engine
-from tasks.text import split_sentences
 from tests.conftest import CTRANSLATE2, TRANSFORMERS, corpus_or_skip, tiny_model
 from tests.corpus_sample import summaries
 from tests.test_reuse import tiny_config

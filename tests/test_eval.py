@@ -8,17 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
+from briefs.tasks.quality import evaluation
 
-from tasks import evaluation
 from tests.conftest import corpus_or_skip
 
 ARGS = ["eval", "--models", "tiny", "--languages", "de", "--limit", "4"]
 
 
 def cli(*args: str):
+    from briefs.flows.cli import app
     from typer.testing import CliRunner
-
-    from flows.cli import app
 
     return CliRunner().invoke(app, list(args))
 
@@ -88,7 +87,7 @@ def test_eval_scores_reproducibly_and_fails_below_the_baseline(prefect_api, tmp_
 
 def test_the_flow_fails_with_the_report_when_quality_drops(prefect_api, tmp_path: Path):
     """The flow itself (as a deployment runs it) ends Failed, named and with the report."""
-    from flows.eval_flow import QUALITY_DROPPED, briefs_eval
+    from briefs.flows.eval_flow import QUALITY_DROPPED, briefs_eval
 
     corpus_or_skip()
     state = briefs_eval(models="tiny", languages=["de"], limit=2, return_state=True)

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from briefs.flows.briefs_flow import briefs
+from briefs.tasks.output.storage import S3_MAX_ATTEMPTS
 
-from flows.briefs_flow import briefs
-from tasks.storage import S3_MAX_ATTEMPTS
 from tests.conftest import SEEDS, corpus_or_skip
 from tests.corpus_sample import article_count, mixed_objects
 from tests.test_storage import FailingS3
@@ -26,7 +26,7 @@ def run_cli(*args: str) -> tuple[int, str]:
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", *args], env=env,
+    done = subprocess.run([sys.executable, "-m", "briefs.flows.cli", "run", *args], env=env,
                           capture_output=True, text=True, timeout=600)
     return done.returncode, done.stdout + done.stderr
 
@@ -159,7 +159,7 @@ def test_s3_faults_beyond_botocore_retries_are_retried_by_the_task(s3):
     logs = run_logs(state.state_details.flow_run_id)
     assert any(line.startswith("read-articles 1/1: ") and "Retry 1/3" in line for line in logs)
     ids = [a["article_id"] for a in manifest["articles"]]
-    for task_name in ("read-articles 1/1", "summarise 1/1", "translate 1/1", "write-briefs 1/1"):
+    for task_name in ("read-articles 1/1", "summarize 1/1", "translate 1/1", "write-briefs 1/1"):
         lines = [line for line in logs if line.startswith(f"{task_name}: batch 1/1")]
         assert lines and all(i in lines[0] for i in ids), (task_name, logs)
 

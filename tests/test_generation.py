@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from briefs.tasks.generation.batching import generate_texts, plan_batches
+from briefs.tasks.generation.summarize import Summary, chunk_text, summarize_texts
+from briefs.tasks.generation.translate import translate_texts
+from briefs.tasks.ingest.text import pack_chunks, split_sentences
 
-from tasks.generate import generate_texts, plan_batches
-from tasks.summarise import Summary, chunk_text, summarise_texts
-from tasks.text import pack_chunks, split_sentences
-from tasks.translate import translate_texts
 from tests.conftest import SEEDS, corpus_or_skip
 from tests.corpus_sample import summaries
 
@@ -68,10 +68,10 @@ def test_an_overlong_sentence_is_split_at_words_not_dropped(summarizer):
     assert " ".join(chunks).split() == sentence.split()
 
 
-def test_a_long_article_is_summarised_in_chunks(summarizer):
+def test_a_long_article_is_summarized_in_chunks(summarizer):
     seed = next(SEEDS.glob("*.txt")).read_text()
     short = "The council approved the budget on Monday. Schools get more money."
-    results = summarise_texts(summarizer, [seed, short], GREEDY, max_tokens=4096)
+    results = summarize_texts(summarizer, [seed, short], GREEDY, max_tokens=4096)
     long_summary, short_summary = results
     assert long_summary.chunks > 1 and long_summary.rounds >= 2 and long_summary.text
     assert short_summary.chunks == 1 and short_summary.rounds == 1 and short_summary.text
@@ -100,12 +100,12 @@ def test_chunk_summaries_that_cannot_be_chunked_fail_their_article_alone():
     """Long gibberish summaries of chunks can hold a 'word' longer than the window."""
     from tests.conftest import CTRANSLATE2, tiny_model
 
-    summariser = tiny_model("summarizer", CTRANSLATE2)
+    summarizer = tiny_model("summarizer", CTRANSLATE2)
     [row] = summaries(corpus_or_skip(), 1)
     short = "The council approved the budget on Monday. Schools get more money."
-    endless = summariser.effective_settings(
+    endless = summarizer.effective_settings(
         {"num_beams": 16, "min_new_tokens": 250, "max_new_tokens": 250})
-    long_result, short_result = summarise_texts(summariser, [row["article"], short], endless,
+    long_result, short_result = summarize_texts(summarizer, [row["article"], short], endless,
                                                 4096)
     assert isinstance(long_result, ValueError) and "exceeds" in str(long_result)
     assert isinstance(short_result, Summary) and short_result.chunks == 1

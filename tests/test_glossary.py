@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tasks.glossary import Masked, Unmasked, mask, missing_terms, terms_for, unmask
+from briefs.tasks.generation.glossary import (
+    Masked,
+    Unmasked,
+    mask,
+    missing_terms,
+    terms_for,
+    unmask,
+)
 
 KEEP = ["KCNA", "Kim Jong-un"]
 FIXED = {

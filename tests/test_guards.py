@@ -1,4 +1,4 @@
-"""Output guards (tasks/guards.py): every warning code on inputs that must trip it and on
+"""Output guards (tasks/quality/guards.py): every warning code on inputs that must trip it and on
 inputs that must not, real ones from the shared corpus included. No models."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from briefs.tasks.quality.guards import check_output, fail_reason
+from briefs.tasks.quality.warnings import Notice
 
-from tasks.guards import check_output, fail_reason
-from tasks.notices import Notice
 from tests.conftest import corpus_or_skip
 
 ARTICLE = ("John Smith, the chief executive of Acme Corp, said on Tuesday that sales rose 3.5 "

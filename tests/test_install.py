@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,11 @@ def test_a_wheel_installed_outside_the_checkout_runs_the_tiny_preset(tmp_path: P
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist",
                     source], check=True, capture_output=True)
     [wheel] = (tmp_path / "dist").glob("briefs-*.whl")
+    # One import package, briefs: nothing named tasks, flows or configs at the top of
+    # site-packages, where a user's own tasks.py or flows/ would shadow it (or it theirs).
+    with zipfile.ZipFile(wheel) as archive:
+        tops = {name.split("/")[0] for name in archive.namelist()}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"briefs"}, tops
     installed = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", installed, wheel], check=True,
                    capture_output=True)
@@ -43,8 +49,8 @@ def test_a_wheel_installed_outside_the_checkout_runs_the_tiny_preset(tmp_path: P
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.run(
-        [sys.executable, "-c", "import configs, flows, tasks.tiny_models as t; "
-         "print(configs.__file__, flows.__file__, t.TRAINING_TEXT)"],
+        [sys.executable, "-c", "import briefs.configs as c, briefs.flows as f, "
+         "briefs.tasks.models.tiny as t; print(c.__file__, f.__file__, t.TRAINING_TEXT)"],
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True).stdout.split()
     assert all(path.startswith(str(installed)) for path in where), where
 

@@ -13,26 +13,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tasks.articles import RawObject, parse_object
-from tasks.config import BriefsConfig, load_config
-from tasks.language import describe
-from tasks.languages import SUPPORTED_LANGUAGES, TARGETS, NoTargetToken, target_tokens
-from tasks.models import load_model
-from tasks.pipeline import (
+from briefs.tasks.core.config import BriefsConfig, load_config
+from briefs.tasks.core.records import Article, Brief, Failure, Source
+from briefs.tasks.generation.step_models import StepModel, translator_step
+from briefs.tasks.generation.targets import (
+    SUPPORTED_LANGUAGES,
+    TARGETS,
+    NoTargetToken,
+    target_tokens,
+)
+from briefs.tasks.generation.translate import translate_texts
+from briefs.tasks.ingest.articles import RawObject, parse_object
+from briefs.tasks.ingest.source_language import describe
+from briefs.tasks.ingest.text import pack_chunks, split_sentences
+from briefs.tasks.models.loading import load_model
+from briefs.tasks.output.documents import brief_document
+from briefs.tasks.output.storage import open_store
+from briefs.tasks.run.pipeline import (
     load_all_models,
     model_versions,
     plan_reuse,
-    summarise_articles,
+    summarize_articles,
     translate_briefs,
     write_briefs,
 )
-from tasks.records import Article, Brief, Failure, Source
-from tasks.render import brief_document
-from tasks.step_models import StepModel, translator_step
-from tasks.storage import open_store
-from tasks.text import pack_chunks, split_sentences
-from tasks.translate import translate_texts
+
 from tests.conftest import CTRANSLATE2, TRANSFORMERS, corpus_or_skip
 
 NONENGLISH = "nonenglish/newspaper-tests-nonenglish/html"
@@ -61,9 +66,9 @@ def article(key: str, text: str, title: str = "") -> Article:
 
 
 def brief_all(articles: list[Article], config: BriefsConfig) -> dict[str, Brief | Failure]:
-    summarised = summarise_articles(articles, config)
-    briefs = translate_briefs([b for b in summarised if isinstance(b, Brief)], config)
-    return {r.article_id: r for r in [*briefs, *(f for f in summarised
+    summarized = summarize_articles(articles, config)
+    briefs = translate_briefs([b for b in summarized if isinstance(b, Brief)], config)
+    return {r.article_id: r for r in [*briefs, *(f for f in summarized
                                                  if isinstance(f, Failure))]}
 
 
@@ -119,16 +124,16 @@ SPANISH = ("El Gobierno aprobó el martes un nuevo plan de vivienda para las gra
            "El ministro dijo que los precios bajarán el próximo año.")
 
 
-def test_a_multilingual_summariser_summarises_in_the_source_language_and_both_are_kept():
+def test_a_multilingual_summarizer_summarizes_in_the_source_language_and_both_are_kept():
     config = config_with(languages=["de", "es"], sources={"routes": {"es": {
-        "route": "summarise", "summarizer": {"id": "briefs-tiny/bart-random-weights"},
+        "route": "summarize", "summarizer": {"id": "briefs-tiny/bart-random-weights"},
         "translator": {"id": "briefs-tiny/marian-es-en-random-weights"}}}})
     item = article("spanish", SPANISH, "Plan de vivienda")
 
     brief = brief_all([item], config)[item.article_id]
 
     assert isinstance(brief, Brief), brief
-    assert brief.route["name"] == "summarise"
+    assert brief.route["name"] == "summarize"
     assert set(brief.models) == {"summarizer_es", "pivot_es"}
     assert brief.summaries["es"] and brief.summaries["en"] and brief.summaries["de"]
     assert brief.summary == brief.summaries["en"] != brief.summaries["es"]
@@ -189,23 +194,23 @@ def test_a_pivot_article_is_briefed_again_when_its_route_or_title_changes(tmp_pa
 
     plan = plan_reuse(store, [item], config, existing)
 
-    assert plan.to_summarise == [item] and not plan.unchanged and not plan.partial
+    assert plan.to_summarize == [item] and not plan.unchanged and not plan.partial
 
 
-def test_a_summarise_route_brief_is_reused_with_its_source_summary(tmp_path):
+def test_a_summarize_route_brief_is_reused_with_its_source_summary(tmp_path):
     config = config_with(languages=["de"], sources={"routes": {"es": {
-        "route": "summarise", "summarizer": {"id": "briefs-tiny/bart-random-weights"},
+        "route": "summarize", "summarizer": {"id": "briefs-tiny/bart-random-weights"},
         "translator": {"id": "briefs-tiny/marian-es-en-random-weights"}}}})
     item = article("spanish", SPANISH, "Plan de vivienda")
     store, existing, document = written_night(tmp_path, config, item)
-    # every model that made it, and not the English summariser, which made nothing
+    # every model that made it, and not the English summarizer, which made nothing
     assert set(document["models"]) == {"summarizer_es", "pivot_es", "translator_de"}
 
     wider = config_with(languages=["de", "fr"], sources=config.sources.model_dump())
     [partial] = plan_reuse(store, [item], wider, existing).partial
 
     assert partial.summaries == {k: document["summaries"][k] for k in ("es", "en", "de")}
-    assert partial.route["name"] == "summarise"
+    assert partial.route["name"] == "summarize"
 
 
 def test_an_unsure_language_detection_is_a_warning_and_a_declared_language_wins_then():
@@ -451,9 +456,8 @@ def test_a_glossary_term_lost_in_translation_is_a_warning_that_a_reused_brief_ke
 
 
 def test_briefs_extract_prints_what_the_pipeline_sees(tmp_path):
+    from briefs.flows.cli import app
     from typer.testing import CliRunner
-
-    from flows.cli import app
 
     page = corpus_or_skip() / NONENGLISH / "latvian_article.html"
     feed = tmp_path / "feed.jsonl"
@@ -486,7 +490,7 @@ def test_the_tiny_preset_routes_every_language_to_a_tiny_translator():
 def test_every_output_of_a_routed_brief_is_guarded_and_counted_in_the_manifest():
     """The tiny models' gibberish trips the guards; which codes is theirs to say, but every
     step's output (the pivot, the summary, the translation) is checked and counted."""
-    from tasks.render import manifest_document
+    from briefs.tasks.output.documents import manifest_document
 
     config = config_with(languages=["de"])
     [brief] = brief_all([article("german", GERMAN, "Neues Gesetz")], config).values()

@@ -6,9 +6,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-
-from tasks import log_redaction
-from tasks.log_redaction import REDACTED, redact
+from briefs.tasks.core import log_redaction
+from briefs.tasks.core.log_redaction import REDACTED, redact
 
 KEY_ID, SECRET, TOKEN = "AKIAFAKEKEYID0000001", "fake/Secret+Key0123456789", "IQoJb3Jp/Z2luX2Vj+=="
 SIGNATURE = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -91,5 +90,5 @@ def test_other_loggers_are_untouched_and_install_is_idempotent():
     factory = logging.getLogRecordFactory()
     log_redaction.install()
     assert logging.getLogRecordFactory() is factory
-    record = factory("tasks.steps", logging.INFO, __file__, 1, "key %s", (KEY_ID,), None)
+    record = factory("briefs.tasks.steps", logging.INFO, __file__, 1, "key %s", (KEY_ID,), None)
     assert record.getMessage() == f"key {KEY_ID}" and record.args == (KEY_ID,)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from briefs.tasks.core.config import ModelRef, RuntimeConfig
+from briefs.tasks.models.loading import ModelUnavailable, load_model
 
-from tasks.config import ModelRef, RuntimeConfig
-from tasks.models import ModelUnavailable, load_model
 from tests.conftest import CTRANSLATE2, TRANSFORMERS, tiny_model
 
 ON_TRANSFORMERS = RuntimeConfig(**TRANSFORMERS)  # these tests compare torch weights
@@ -161,6 +161,6 @@ def test_a_folder_records_a_hash_of_its_weights_and_reloads_when_they_change(
 
 
 def test_a_tiny_model_records_its_fingerprint(summarizer, translator_de):
-    from tasks.tiny_models import fingerprint
+    from briefs.tasks.models.tiny import fingerprint
 
     assert summarizer.revision == fingerprint() == translator_de.revision

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from briefs.flows.briefs_flow import briefs
+from briefs.tasks.core.config import CONFIGS_DIR
 
-from flows.briefs_flow import briefs
-from tasks.config import CONFIGS_DIR
 from tests.conftest import corpus_or_skip
 from tests.corpus_sample import summaries
 
@@ -133,7 +133,7 @@ def test_a_changed_title_is_translated_again_but_keeps_its_summary(night, tmp_pa
     assert brief["steps"]["translations"]["de"]["run_id"] == second["run_id"]
 
 
-def test_changed_summary_settings_summarise_again(night, tmp_path):
+def test_changed_summary_settings_summarize_again(night, tmp_path):
     source, dest = night
     first = run(source, dest, tiny_config(tmp_path, "tiny"), ["de"])
     longer = tiny_config(tmp_path, "longer", generation={"summary": {"max_new_tokens": 30}})
@@ -146,9 +146,9 @@ def test_changed_summary_settings_summarise_again(night, tmp_path):
         assert steps["summary"]["run_id"] == second["run_id"] != first["run_id"]
 
 
-def test_a_changed_summariser_summarises_again(night, tmp_path, summarizer):
+def test_a_changed_summarizer_summarizes_again(night, tmp_path, summarizer):
     source, dest = night
-    folder = tmp_path / "my-summariser"
+    folder = tmp_path / "my-summarizer"
     summarizer.model.save_pretrained(folder)
     summarizer.tokenizer.save_pretrained(folder)
     config = tiny_config(tmp_path, "folder", models={"summarizer": {"id": str(folder)}})

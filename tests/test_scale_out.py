@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from briefs.tasks.ingest.articles import article_id_for
 
-from tasks.articles import article_id_for
 from tests.conftest import REPO, corpus_or_skip
 from tests.corpus_sample import summaries
 from tests.fault_proxy import FaultProxy

@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tasks.config import ConfigError, load_config
-from tasks.records import Failure
-from tasks.shards import (
+from briefs.tasks.core.config import ConfigError, load_config
+from briefs.tasks.core.records import Failure
+from briefs.tasks.output.storage import ObjectInfo
+from briefs.tasks.run.shards import (
     ShardSpec,
     cut_shards,
     merge_shard_results,
@@ -17,7 +17,6 @@ from tasks.shards import (
     shard_result_document,
     shard_result_key,
 )
-from tasks.storage import ObjectInfo
 
 
 def objects(*sizes: int) -> list[ObjectInfo]:
@@ -93,13 +92,13 @@ def test_scale_settings_come_from_the_environment(monkeypatch):
 @pytest.mark.usefixtures("prefect_api")
 def test_shards_without_the_shard_deployment_fail_the_run_saying_what_to_do(
         tmp_path: Path, monkeypatch):
-    from flows.briefs_flow import briefs
+    from briefs.flows.briefs_flow import briefs
 
     source = tmp_path / "in"
     source.mkdir()
     for name in ("a", "b"):
         (source / f"{name}.txt").write_text("A story of twelve words that is long enough "
-                                            f"to be summarised, {name}.")
+                                            f"to be summarized, {name}.")
     monkeypatch.setenv("BRIEFS_SCALE__SHARDS", "2")
     state = briefs(source=str(source), dest=str(tmp_path / "out"), models="tiny",
                    return_state=True)
@@ -156,10 +155,9 @@ class NoProgress:
 
 @pytest.mark.usefixtures("prefect_api")
 def test_failed_crashed_and_unstarted_shards_are_retried_then_given_up(monkeypatch):
+    from briefs.flows import fan_out
+    from briefs.tasks.run.policy import Deadline
     from prefect import flow
-
-    from flows import fan_out
-    from tasks.outcome import Deadline
 
     # Shard 1 fails once then completes; shard 2 always crashes; no worker starts shard 3.
     client = ScriptedClient({0: ["Failed", "Completed"], 1: ["Crashed"], 2: ["Scheduled"]})
@@ -193,10 +191,9 @@ def test_failed_crashed_and_unstarted_shards_are_retried_then_given_up(monkeypat
 
 @pytest.mark.usefixtures("prefect_api")
 def test_past_the_time_limit_no_shard_starts_and_a_running_one_gets_a_grace(monkeypatch):
+    from briefs.flows import fan_out
+    from briefs.tasks.run.policy import Deadline
     from prefect import flow
-
-    from flows import fan_out
-    from tasks.outcome import Deadline
 
     client = ScriptedClient({0: ["Scheduled"]})  # a shard that never hands anything back
     monkeypatch.setattr(fan_out, "POLL_SECONDS", 0.1)
@@ -239,13 +236,13 @@ def test_a_deployment_run_without_a_shard_deployment_briefs_in_its_own_process(
     """As under `briefs serve`: more objects than scale.shard_articles, no briefs/shard."""
     from types import SimpleNamespace
 
-    from flows import briefs_flow
+    from briefs.flows import briefs_flow
 
     source = tmp_path / "in"
     source.mkdir()
     for name in ("a", "b", "c"):
         (source / f"{name}.txt").write_text("A story of twelve words that is long enough "
-                                            f"to be summarised, {name}.")
+                                            f"to be summarized, {name}.")
     monkeypatch.setattr(briefs_flow, "deployment", SimpleNamespace(id="a-served-deployment"))
     monkeypatch.setenv("BRIEFS_SCALE__SHARD_ARTICLES", "1")
     state = briefs_flow.briefs(source=str(source), dest=str(tmp_path / "out"), models="tiny",
@@ -257,7 +254,7 @@ def test_a_deployment_run_without_a_shard_deployment_briefs_in_its_own_process(
 
 @pytest.mark.usefixtures("prefect_api")
 def test_a_worker_with_another_configuration_refuses_the_shard(tmp_path: Path):
-    from flows.briefs_flow import briefs
+    from briefs.flows.briefs_flow import briefs
 
     spec = ShardSpec(run_id="r", index=0, count=1, keys=["a.txt"], sizes=[1],
                      config_hash="0123456789abcdef")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-
-from tasks.storage import S3_MAX_ATTEMPTS, LocalStore, StorageError, open_store
+from briefs.tasks.output.storage import S3_MAX_ATTEMPTS, LocalStore, StorageError, open_store
 
 
 class FailingS3:
@@ -127,7 +126,7 @@ def _client_error(code: str, status: int):
     (_client_error("NoSuchKey", 404), False),
 ])
 def test_client_errors_are_told_transient_or_permanent(error, transient):
-    from tasks.storage import as_storage_error
+    from briefs.tasks.output.storage import as_storage_error
 
     converted = as_storage_error(error, "s3://b/k")
     assert converted.transient is transient and str(converted).startswith("s3://b/k: ")
@@ -135,8 +134,7 @@ def test_client_errors_are_told_transient_or_permanent(error, transient):
 
 def test_network_errors_are_transient():
     from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
-
-    from tasks.storage import as_storage_error
+    from briefs.tasks.output.storage import as_storage_error
 
     for error in (ReadTimeoutError(endpoint_url="http://x"),
                   ConnectionClosedError(endpoint_url="http://x"),

@@ -1,0 +1,1 @@
+"""What every layer shares: the configuration, the records, reuse keys, timing, log redaction."""

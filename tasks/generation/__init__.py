@@ -1,0 +1,1 @@
+"""Text generation: batching, summaries, translations, language routes, targets, glossary."""

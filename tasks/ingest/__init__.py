@@ -1,0 +1,1 @@
+"""Input objects into articles: formats, decoding, ids, selection, the source language."""

@@ -1,0 +1,1 @@
+"""Models: loading, the generation engines, CTranslate2 conversion, tiny models, the cache."""

@@ -1,0 +1,1 @@
+"""What a run writes: storage, the layout of DEST, brief and manifest documents, digests."""
