@@ -10,7 +10,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 # Crashed after three missed ones, and a fanned-out night submits that shard again.
 export PREFECT_FLOWS_HEARTBEAT_FREQUENCY ?= 30
 
-.PHONY: setup demo test bench bench-gpu bench-scale eval eval-extraction soak server deploy deploy-k8s worker lint lock clean
+.PHONY: setup demo test test-fast docs bench bench-gpu bench-scale eval eval-extraction soak server deploy deploy-k8s worker lint lock clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,14 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# The unit tier: plain modules called directly, no flow runs or servers (under 2 minutes).
+test-fast: setup
+	$(PY) -m pytest -m "not flow and not server"
+
+# The docs site (mkdocs-material) into site/, failing on any warning.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
+
 # Operate: a local Prefect server, the nightly deployment, and a worker for its pool.
 # The server keeps its state in PostgreSQL when PREFECT_API_DATABASE_CONNECTION_URL names one
 # (postgresql+asyncpg://...; see README, Scaling), else in SQLite under PREFECT_HOME.
@@ -39,7 +47,7 @@ server: setup
 deploy: setup
 	$(VENV)/bin/prefect work-pool inspect briefs >/dev/null 2>&1 || \
 	  $(VENV)/bin/prefect work-pool create briefs --type process
-	BRIEFS_HOME=$(CURDIR) $(VENV)/bin/prefect --no-prompt deploy --prefect-file infra/prefect.yaml --all
+	$(PY) -m briefs.flows.deployments process --home $(CURDIR)
 	$(PY) infra/automations.py
 
 # The same deployments on a Kubernetes work pool (Jobs in the image BRIEFS_IMAGE; README, Scaling).
@@ -48,13 +56,11 @@ deploy-k8s: setup
 	$(VENV)/bin/prefect work-pool inspect briefs-k8s >/dev/null 2>&1 || \
 	  $(VENV)/bin/prefect work-pool create briefs-k8s --type kubernetes \
 	    --base-job-template infra/k8s/base-job-template.json
-	BRIEFS_IMAGE=$(BRIEFS_IMAGE) $(VENV)/bin/prefect --no-prompt deploy \
-	  --prefect-file infra/prefect-k8s.yaml --all
+	$(PY) -m briefs.flows.deployments kubernetes --image $(BRIEFS_IMAGE)
 	$(PY) infra/automations.py
 
 worker: setup
-	PREFECT_LOGGING_EXTRA_LOGGERS=briefs,transformers,botocore \
-	  $(VENV)/bin/prefect worker start --pool briefs --type process $(WORKER_ARGS)
+	$(VENV)/bin/prefect worker start --pool briefs --type process $(WORKER_ARGS)
 
 # Speed and memory of the real architectures (random weights, fixed output lengths): the naive
 # transformers loop against briefs run on each engine, side by side (docs/benchmarks.md).

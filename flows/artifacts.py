@@ -8,14 +8,15 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from briefs.tasks.output.documents import markdown_escape
-from briefs.tasks.quality.warnings import CODES
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
+
+from briefs.tasks.output.documents import markdown_escape
+from briefs.tasks.quality.warnings import CODES
 
 TABLE_KEY = "briefs-articles"
 SUMMARY_KEY = "briefs-summary"

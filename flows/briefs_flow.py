@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
+from prefect.runtime import deployment, flow_run
+from prefect.states import Completed, Failed, State
+from pydantic import Field
+
 from briefs.flows.artifacts import Progress, publish_partial_run, publish_results
 from briefs.flows.fan_out import run_shards, shard_deployment_exists
 from briefs.flows.provenance import run_trigger
@@ -17,10 +23,11 @@ from briefs.tasks.core.records import Article, Brief, Failure
 from briefs.tasks.events import Arrivals
 from briefs.tasks.generation.targets import SUPPORTED_LANGUAGES
 from briefs.tasks.ingest.articles import input_format
-from briefs.tasks.ingest.selection import select
+from briefs.tasks.ingest.selection import Selection, select
 from briefs.tasks.models.engines import GENERATION
 from briefs.tasks.output.documents import now_iso
 from briefs.tasks.output.layout import ALREADY_BRIEFED
+from briefs.tasks.output.run_outputs import RunRecord
 from briefs.tasks.output.storage import ObjectInfo
 from briefs.tasks.run.nights import fill_date, night_of, run_date, source_prefix
 from briefs.tasks.run.pipeline import ReusePlan, drop_duplicates, made_by_run, object_failure
@@ -48,17 +55,11 @@ from briefs.tasks.steps import (
     write_digests_and_manifest,
     write_shard_result,
 )
-from prefect import flow, get_run_logger
-from prefect.futures import PrefectFuture
-from prefect.runtime import deployment, flow_run
-from prefect.states import Completed, Failed, State
-from pydantic import Field
-
-log_redaction.install()  # worker-started runs never import the CLI
 
 Language = Literal[SUPPORTED_LANGUAGES]  # a multi-select in the UI's run form
 UNSUPPORTED = "unsupported file type"
 TIMED_OUT = "ran past its time limit of {seconds:.0f} s ({setting})"
+Keeps = Callable[[Article | Failure], bool]  # of a run for chosen articles: those it briefs
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
@@ -95,6 +96,8 @@ def briefs(
 ):
     """Summarize every article under `source`, translate the summaries, write them to `dest`.
 
+    (One parameter per field of the run form in the UI.)
+
     Args:
         source: Folder or `s3://bucket/prefix/` of .txt, .md, .json, .jsonl and .html
             articles (each optionally .gz); `{date}` is replaced by the run's date.
@@ -117,6 +120,7 @@ def briefs(
         shard: Set by a parent run that fans out (`scale:` in the config): brief these
             objects only and hand back a shard result. Leave empty.
     """
+    log_redaction.install()  # worker-started runs never import the CLI
     settings = load_config(models, config, list(languages) if languages else None)
     if shard is not None:
         return _brief_shard(shard, source, dest, settings, force)
@@ -128,10 +132,15 @@ def briefs(
     if arrivals is None:
         day = run_date(date, settings.schedule.timezone, flow_run.get_scheduled_start_time())
         return run.brief(day, article_ids)
-    nights = arrivals_by_night(read_arrivals(arrivals, source_prefix(source)), source, date,
-                               settings)
+    return _brief_arrivals(run, arrivals, date)
+
+
+def _brief_arrivals(run: Briefing, arrivals: Arrivals, date: str | None) -> State:
+    """Brief the late-arrived objects, night by night; one state for them all."""
+    nights = arrivals_by_night(read_arrivals(arrivals, source_prefix(run.source)), run.source,
+                               date, run.settings)
     if not nights:
-        return Completed(message=f"nothing to brief: no object under {source} in the "
+        return Completed(message=f"nothing to brief: no object under {run.source} in the "
                                  f"late-arrivals events from {arrivals.since.isoformat()}")
     # An object gone since its event (renamed, deleted) is skipped: no alert for it.
     states = [run.brief(day, uris, missing="skipped") for day, uris in nights.items()]
@@ -161,7 +170,63 @@ def arrivals_by_night(uris: list[str], source: str, date: str | None,
     return nights
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What every batch of a night (or of a shard) is briefed with: where from and to, the
+    settings, the run that records its briefs, its time limit, whether up-to-date briefs are
+    briefed again (`force`), and when it started (`clock`, for the timings)."""
+
+    source: str
+    dest: str
+    settings: BriefsConfig
+    run_id: str
+    deadline: Deadline
+    force: bool = False
+    clock: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The run's models (their versions, for the briefs), the briefs already under the
+    destination, and when the loading ended (for the timings)."""
+
+    versions: dict[str, Any]
+    existing: set[str]
+    clock: float
+    loaded_at: float
+    generation_before: Any
+
+    @classmethod
+    def load(cls, context: RunContext) -> Loaded:
+        """Load every model of the run once, then list the briefs already written."""
+        settings = context.settings
+        versions = load_models.with_options(
+            timeout_seconds=settings.timeouts.load_models_seconds)(settings)
+        loaded_at, generation_before = time.perf_counter(), GENERATION.snapshot()
+        existing = list_existing_briefs(context.dest, settings)
+        return cls(versions, existing, context.clock, loaded_at, generation_before)
+
+    def timings(self) -> dict[str, float]:
+        """Seconds to load the models and to brief, and the generation's, until now."""
+        generate_seconds, generated_tokens = GENERATION.since(self.generation_before)
+        return {"load_models_seconds": round(self.loaded_at - self.clock, 2),
+                "brief_seconds": round(time.perf_counter() - self.loaded_at, 2),
+                "generate_seconds": round(generate_seconds, 2),
+                "generated_tokens": generated_tokens}
+
+
 @dataclass
+class Chosen:
+    """The objects a night's run briefs (of supported types, at most `limit`), the chosen
+    articles' selection (None for the whole night), and the ledger so far (the chosen
+    articles not found, the objects of unsupported types)."""
+
+    objects: list[ObjectInfo]
+    selection: Selection | None
+    ledger: Ledger
+
+
+@dataclass(frozen=True)
 class Briefing:
     """What a run briefs with: its parameters, what started it and its time limit (one
     for all the nights an event run covers)."""
@@ -180,81 +245,123 @@ class Briefing:
         """Brief the night `day`: every object under its source, or only the `requested`
         articles (ids, keys or URIs; one not found gets the status `missing`); write its
         digests and manifest; end the run."""
-        logger = get_run_logger()
-        started_at, clock = now_iso(), time.perf_counter()
-        settings, limit, deadline = self.settings, self.limit, self.deadline
-        source, dest = fill_date(self.source, day), fill_date(self.dest, day)
-        run_id = str(flow_run.get_id() or "local")
-        logger.info("run %s (%s): %s → %s, languages %s, config %s%s", run_id,
-                    self.trigger["kind"], source, dest, ",".join(settings.languages),
-                    settings.config_hash(),
-                    f", {len(requested)} articles chosen" if requested else "")
-        objects = list_articles(source, settings)
-        ledger = Ledger()
-        selection = None
-        if requested:
-            selection = select(requested, objects, source, read_night_manifest(dest, settings),
-                               missing)
-            objects, ledger.unbriefed = selection.objects, list(selection.not_found)
-        ledger.unbriefed += [object_failure(source, o.key, UNSUPPORTED, "skipped")
-                             for o in objects if input_format(o.key) is None]
-        supported = [o for o in objects if input_format(o.key) is not None][:limit]
-        progress = Progress(len(supported))
-        parameters = {"source": source, "dest": dest, "date": day,
-                      "languages": settings.languages, "models": self.models,
-                      "config": self.config, "limit": limit, "article_ids": requested,
-                      "force": self.force, "config_hash": settings.config_hash()}
-        shards = [] if requested else _shards_for(settings, supported)
+        started_at, context = now_iso(), self._context(day)
+        self._log_start(context, requested)
+        chosen = self._choose(context, requested, missing)
+        progress = Progress(len(chosen.objects))
+        shards = [] if requested else _shards_for(context.settings, chosen.objects)
         if shards:
-            logger.info("fanning out: %d objects in %d shards over %s", len(supported),
-                        len(shards), settings.scale.shard_deployment)
-            fanned = run_shards(shards, {"source": source, "dest": dest,
-                                         "languages": settings.languages,
-                                         "models": self.models, "config": self.config,
-                                         "force": self.force},
-                                settings, run_id, deadline, progress)
-            merged = merge_shard_results(fanned.results)
-            ledger.written, ledger.reused = merged.written, merged.reused
-            ledger.unbriefed += merged.unbriefed + fanned.failures
-            timings = {"brief_seconds": round(time.perf_counter() - clock, 2),
-                       "shards": sum_timings(r["timings"] for r in fanned.results)}
-            extra = {"shards": fanned.record}
+            timings, extra = self._fan_out(context, chosen, shards, progress)
         else:
-            versions = load_models.with_options(
-                timeout_seconds=settings.timeouts.load_models_seconds)(settings)
-            loaded_at, generation_before = time.perf_counter(), GENERATION.snapshot()
-            existing = list_existing_briefs(dest, settings)
-            _brief_objects(source, dest, supported, settings, versions, existing, run_id,
-                           deadline, ledger, progress, self.force,
-                           selection.keeps if selection else None)
-            timings = _timings(clock, loaded_at, generation_before)
-            extra = {}
+            timings, extra = _brief_here(context, chosen, progress), {}
+        ledger, selection = chosen.ledger, chosen.selection
         if selection is not None:
-            ledger.unbriefed += selection.unaccounted(ledger.recorded(), source)
+            ledger.unbriefed += selection.unaccounted(ledger.recorded(), context.source)
+        record = RunRecord(
+            run_id=context.run_id, started_at=started_at,
+            parameters=self._parameters(context, day, requested), timings=timings,
+            written=ledger.written, reused=ledger.reused, unbriefed=ledger.unbriefed,
+            extra={"trigger": self.trigger, **extra}, partial=requested is not None,
+            read_whole=frozenset(selection.whole) if selection else frozenset())
+        manifest = write_digests_and_manifest(context.dest, context.settings, record)
+        manifest = self._deliver(context, manifest, ledger, requested)
+        publish_results(manifest, ledger.written, ledger.reused, context.settings.languages,
+                        time.perf_counter() - context.clock)
+        return _run_state(context, manifest)
 
-        manifest = write_digests_and_manifest(
-            dest, settings, ledger.written, ledger.reused, ledger.unbriefed, run_id,
-            started_at, parameters, timings, {"trigger": self.trigger, **extra},
-            partial=requested is not None,
-            read_whole=sorted(selection.whole) if selection else None)
-        if settings.delivery.notification_blocks and (limit is not None or requested):
-            logger.info("a trial or partial run: the digests are not delivered")
-        elif settings.delivery.notification_blocks:  # the whole night's digests
-            manifest = deliver_digests(dest, settings, manifest,
-                                       ledger.written + ledger.reused)
-        publish_results(manifest, ledger.written, ledger.reused, settings.languages,
-                        time.perf_counter() - clock)
-        unsupported = sum(e.get("reason") == UNSUPPORTED for e in manifest["articles"])
-        ending = run_ending(manifest["counts"], unsupported, settings.alerts.max_failed_share,
-                            deadline.missed, f"{dest.rstrip('/')}/manifest.json")
-        logger.info(ending.message)
-        if ending.ending == "partial":
-            publish_partial_run(run_id, dest, manifest)
-        if ending.ending == "timed_out":
-            return Failed(name="TimedOut", message=ending.message, data=manifest)
-        if ending.ending == "failed":
-            return Failed(message=ending.message, data=manifest)
-        return Completed(message=ending.message, data=manifest)
+    def _context(self, day: str) -> RunContext:
+        """The night's context: the source and destination of `day`, this flow run's id."""
+        return RunContext(fill_date(self.source, day), fill_date(self.dest, day),
+                          self.settings, str(flow_run.get_id() or "local"), self.deadline,
+                          self.force)
+
+    def _log_start(self, context: RunContext, requested: list[str] | None) -> None:
+        settings = context.settings
+        get_run_logger().info(
+            "run %s (%s): %s → %s, languages %s, config %s%s", context.run_id,
+            self.trigger["kind"], context.source, context.dest, ",".join(settings.languages),
+            settings.config_hash(), f", {len(requested)} articles chosen" if requested else "")
+
+    def _choose(self, context: RunContext, requested: list[str] | None,
+                missing: str) -> Chosen:
+        """The night's objects to brief: all, or those of the `requested` articles."""
+        objects = list_articles(context.source, context.settings)
+        ledger, selection = Ledger(), None
+        if requested:
+            selection = select(requested, objects, context.source,
+                               read_night_manifest(context.dest, context.settings), missing)
+            objects, ledger.unbriefed = selection.objects, list(selection.not_found)
+        ledger.unbriefed += [object_failure(context.source, o.key, UNSUPPORTED, "skipped")
+                             for o in objects if input_format(o.key) is None]
+        supported = [o for o in objects if input_format(o.key) is not None][:self.limit]
+        return Chosen(supported, selection, ledger)
+
+    def _parameters(self, context: RunContext, day: str,
+                    requested: list[str] | None) -> dict[str, Any]:
+        """The run's parameters as its manifest records them."""
+        settings = context.settings
+        return {"source": context.source, "dest": context.dest, "date": day,
+                "languages": settings.languages, "models": self.models,
+                "config": self.config, "limit": self.limit, "article_ids": requested,
+                "force": self.force, "config_hash": settings.config_hash()}
+
+    def _fan_out(self, context: RunContext, chosen: Chosen, shards: list[list[ObjectInfo]],
+                 progress: Progress) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Brief the shards in child runs; their results go into the ledger. Returns the
+        timings and the manifest's `shards` record."""
+        settings = context.settings
+        get_run_logger().info("fanning out: %d objects in %d shards over %s",
+                              len(chosen.objects), len(shards),
+                              settings.scale.shard_deployment)
+        parameters = {"source": context.source, "dest": context.dest,
+                      "languages": settings.languages, "models": self.models,
+                      "config": self.config, "force": self.force}
+        fanned = run_shards(shards, parameters, settings, context.run_id, context.deadline,
+                            progress)
+        merged = merge_shard_results(fanned.results)
+        ledger = chosen.ledger
+        ledger.written, ledger.reused = merged.written, merged.reused
+        ledger.unbriefed += merged.unbriefed + fanned.failures
+        timings = {"brief_seconds": round(time.perf_counter() - context.clock, 2),
+                   "shards": sum_timings(r["timings"] for r in fanned.results)}
+        return timings, {"shards": fanned.record}
+
+    def _deliver(self, context: RunContext, manifest: dict[str, Any], ledger: Ledger,
+                 requested: list[str] | None) -> dict[str, Any]:
+        """Deliver the whole night's digests (not a trial's or a partial run's); returns
+        the manifest with the delivery records."""
+        if not context.settings.delivery.notification_blocks:
+            return manifest
+        if self.limit is not None or requested:
+            get_run_logger().info("a trial or partial run: the digests are not delivered")
+            return manifest
+        return deliver_digests(context.dest, context.settings, manifest,
+                               ledger.written + ledger.reused)
+
+
+def _brief_here(context: RunContext, chosen: Chosen, progress: Progress) -> dict[str, Any]:
+    """Brief the chosen objects in this process; returns the timings."""
+    loaded = Loaded.load(context)
+    keeps = chosen.selection.keeps if chosen.selection else None
+    Batches(context, loaded, chosen.ledger, keeps).brief(chosen.objects, progress)
+    return loaded.timings()
+
+
+def _run_state(context: RunContext, manifest: dict[str, Any]) -> State:
+    """The run's final state by the failure-share policy and the time limit; a partial run
+    publishes its failures."""
+    unsupported = sum(e.get("reason") == UNSUPPORTED for e in manifest["articles"])
+    ending = run_ending(manifest["counts"], unsupported,
+                        context.settings.alerts.max_failed_share, context.deadline.missed,
+                        f"{context.dest.rstrip('/')}/manifest.json")
+    get_run_logger().info(ending.message)
+    if ending.ending == "partial":
+        publish_partial_run(context.run_id, context.dest, manifest)
+    if ending.ending == "timed_out":
+        return Failed(name="TimedOut", message=ending.message, data=manifest)
+    if ending.ending == "failed":
+        return Failed(message=ending.message, data=manifest)
+    return Completed(message=ending.message, data=manifest)
 
 
 def _shards_for(settings: BriefsConfig, objects: list[ObjectInfo]) -> list[list[ObjectInfo]]:
@@ -290,77 +397,24 @@ def _brief_shard(spec: ShardSpec, source: str, dest: str, settings: BriefsConfig
     seconds = float(settings.timeouts.run_seconds)
     if spec.ends_at is not None:  # the parent's limit, the same instant for every shard
         seconds = min(seconds, (spec.ends_at - datetime.now(UTC)).total_seconds())
-    deadline = Deadline(seconds)
+    context = RunContext(source, dest, settings, spec.run_id, Deadline(seconds), force, clock)
     logger.info("%s of run %s (attempt %d): %d objects under %s", spec.label, spec.run_id,
                 spec.attempt + 1, len(spec.keys), source)
-    versions = load_models.with_options(
-        timeout_seconds=settings.timeouts.load_models_seconds)(settings)
-    loaded_at, generation_before = time.perf_counter(), GENERATION.snapshot()
-    existing = list_existing_briefs(dest, settings)
+    loaded = Loaded.load(context)
     ledger = Ledger()
     objects = spec.objects()
-    seen = _brief_objects(source, dest, objects, settings, versions, existing, spec.run_id,
-                          deadline, ledger, Progress(len(objects)), force)
+    seen = Batches(context, loaded, ledger).brief(objects, Progress(len(objects)))
     document = shard_result_document(
         spec, str(flow_run.get_id() or "local"), ledger.written, ledger.reused,
         ledger.unbriefed, {article.article_id: digest for digest, article in seen.items()},
-        _timings(clock, loaded_at, generation_before))
+        loaded.timings())
     write_shard_result(dest, settings, shard_result_key(spec), document)
     failed = sum(f.status == "failed" for f in ledger.unbriefed)
     return Completed(message=f"{spec.label}: {len(ledger.written)} written, "
                              f"{len(ledger.reused)} unchanged, {failed} failed")
 
 
-def _timings(clock: float, loaded_at: float, generation_before: Any) -> dict[str, float]:
-    generate_seconds, generated_tokens = GENERATION.since(generation_before)
-    return {"load_models_seconds": round(loaded_at - clock, 2),
-            "brief_seconds": round(time.perf_counter() - loaded_at, 2),
-            "generate_seconds": round(generate_seconds, 2),
-            "generated_tokens": generated_tokens}
-
-
-def _brief_objects(source: str, dest: str, objects: list[ObjectInfo], settings: BriefsConfig,
-                   versions: dict[str, Any], existing: set[str], run_id: str,
-                   deadline: Deadline, ledger: Ledger, progress: Progress, force: bool = False,
-                   keeps: Callable[[Article | Failure], bool] | None = None
-                   ) -> dict[str, Article]:
-    """Read, summarize, translate and write the objects batch by batch; every article lands
-    in the ledger (of an object read for chosen articles, those that `keeps`). Returns the
-    articles briefed, by text digest (the first of each text)."""
-    seen: dict[str, Article] = {}
-    size = settings.batching.articles_per_task
-    batches = _chunks(objects, size)
-    writes: list[Write] = []  # in flight while the next batch generates
-    upcoming = _read_ahead(source, batches, 0, settings)
-    for number, objects_batch in enumerate(batches, start=1):
-        label = f"{number}/{len(batches)}"
-        if deadline.passed():
-            ledger.unbriefed += _kept([object_failure(source, o.key, deadline.reason)
-                                       for o in objects_batch], keeps)
-            continue
-        # The next batch is read and parsed while this one generates.
-        current, upcoming = upcoming, _read_ahead(source, batches, number, settings)
-        try:
-            items = current.result()
-        except Exception as exc:  # retries exhausted or permanent: the whole batch fails
-            ledger.unbriefed += _kept([object_failure(source, o.key, f"could not be read: {exc}")
-                                       for o in objects_batch], keeps)
-            continue
-        items = _kept(items, keeps)
-        ledger.unbriefed += [i for i in items if isinstance(i, Failure)]
-        articles, duplicates = drop_duplicates([i for i in items if isinstance(i, Article)], seen)
-        ledger.unbriefed += duplicates
-        groups = _chunks(articles, size)
-        for part, group in enumerate(groups, start=1):
-            group_label = label if len(groups) == 1 else f"{label}.{part}"
-            _brief_group(group, settings, dest, versions, existing, group_label, run_id,
-                         deadline, ledger, writes, force)
-        progress.update(number * size)
-    _settle_writes(writes, ledger)
-    return seen
-
-
-def _kept(items: list[Any], keeps: Callable[[Article | Failure], bool] | None) -> list[Any]:
+def _kept(items: list[Any], keeps: Keeps | None) -> list[Any]:
     """The items a run for chosen articles keeps (all, for a whole run)."""
     return items if keeps is None else [i for i in items if keeps(i)]
 
@@ -374,68 +428,141 @@ class Write:
     label: str
 
 
-def _read_ahead(source: str, batches: list[list[Any]], index: int,
-                settings: BriefsConfig) -> PrefectFuture | None:
-    """Start reading batch `index` (0-based) in the task runner's threads; None past the
-    last batch."""
-    if index >= len(batches):
-        return None
-    return read_articles.submit(source, batches[index], settings,
-                                batch=f"{index + 1}/{len(batches)}")
+class Batches:
+    """Reads, summarizes, translates and writes objects batch by batch: the next batch is
+    read while one generates, and a group's briefs are written while the next generates.
+    Every article lands in the ledger (of an object read for chosen articles, those that
+    `keeps`)."""
 
+    def __init__(self, context: RunContext, loaded: Loaded, ledger: Ledger,
+                 keeps: Keeps | None = None) -> None:
+        self.context, self.loaded, self.ledger, self.keeps = context, loaded, ledger, keeps
+        self.size = context.settings.batching.articles_per_task
+        self.seen: dict[str, Article] = {}  # the articles briefed, by text digest
+        self.writes: list[Write] = []  # in flight while the next group generates
 
-def _settle_writes(writes: list[Write], ledger: Ledger) -> None:
-    """Wait for the writes in flight and record each brief: written, or failed with why."""
-    while writes:
-        write = writes.pop(0)
+    def brief(self, objects: list[ObjectInfo], progress: Progress) -> dict[str, Article]:
+        """Brief the objects; returns the articles briefed, by text digest (the first of
+        each text)."""
+        deadline = self.context.deadline
+        batches = _chunks(objects, self.size)
+        upcoming = self._read_ahead(batches, 0)
+        for number, batch in enumerate(batches, start=1):
+            if deadline.passed():
+                deadline.mark_missed()
+                self._fail(batch, deadline.reason)
+                continue
+            # The next batch is read and parsed while this one generates.
+            current, upcoming = upcoming, self._read_ahead(batches, number)
+            items = self._read(current, batch)
+            if items is None:
+                continue
+            self._brief_items(items, f"{number}/{len(batches)}")
+            progress.update(number * self.size)
+        self._settle_writes()
+        return self.seen
+
+    def _read_ahead(self, batches: list[list[ObjectInfo]], index: int) -> PrefectFuture | None:
+        """Start reading batch `index` (0-based) in the task runner's threads; None past the
+        last batch."""
+        if index >= len(batches):
+            return None
+        return read_articles.submit(self.context.source, batches[index], self.context.settings,
+                                    batch=f"{index + 1}/{len(batches)}")
+
+    def _read(self, future: PrefectFuture, batch: list[ObjectInfo]
+              ) -> list[Article | Failure] | None:
+        """The batch's articles and failures that the run keeps; None when the batch could
+        not be read (each of its objects fails)."""
         try:
-            results = write.future.result()
-        except Exception as exc:  # the task itself broke; per-brief write errors come back
-            results = [Failure(b.article_id, b.article.source.uri,
-                               f"batch {write.label} failed: {exc}") for b in write.briefs]
-        ledger.written += [r for r in results if isinstance(r, dict)]
-        ledger.unbriefed += [r for r in results if isinstance(r, Failure)]
+            items = future.result()
+        except Exception as exc:  # retries exhausted or permanent: the whole batch fails
+            self._fail(batch, f"could not be read: {exc}")
+            return None
+        return _kept(items, self.keeps)
 
+    def _fail(self, batch: list[ObjectInfo], reason: str) -> None:
+        """Each object of the batch fails with `reason`."""
+        self.ledger.unbriefed += _kept([object_failure(self.context.source, o.key, reason)
+                                        for o in batch], self.keeps)
 
-def _brief_group(group: list[Article], settings: BriefsConfig, dest: str,
-                 versions: dict[str, Any], existing: set[str], label: str, run_id: str,
-                 deadline: Deadline, ledger: Ledger, writes: list[Write], force: bool) -> None:
-    """Brief one group of articles: reuse unchanged steps (none when `force`), summarize,
-    translate, and start writing (the write runs while the next group generates; see
-    `_settle_writes`).
+    def _brief_items(self, items: list[Article | Failure], label: str) -> None:
+        """Brief a batch's articles, group by group, once each text; record its failures."""
+        self.ledger.unbriefed += [i for i in items if isinstance(i, Failure)]
+        articles, duplicates = drop_duplicates([i for i in items if isinstance(i, Article)],
+                                               self.seen)
+        self.ledger.unbriefed += duplicates
+        groups = _chunks(articles, self.size)
+        for part, group in enumerate(groups, start=1):
+            self._brief_group(group, label if len(groups) == 1 else f"{label}.{part}")
 
-    Every article of the group ends up in the ledger, reused or unbriefed, or in `writes`.
-    """
-    timeout = max(min(settings.timeouts.generate_seconds, deadline.remaining()), 1.0)
-    setting = ("timeouts.generate_seconds" if timeout == settings.timeouts.generate_seconds
-               else "timeouts.run_seconds")
-    try:
-        plan = (reuse_briefs(dest, group, settings, existing, batch=label)
-                if existing and not force else ReusePlan(to_summarize=group))
-        # A brief an earlier attempt of this run wrote (a shard run again) counts as written.
-        ledger.written += [d for d in plan.unchanged if made_by_run(d, run_id)]
-        earlier = [d for d in plan.unchanged if not made_by_run(d, run_id)]
-        ledger.reused += earlier
-        ledger.unbriefed += [Failure(d["article_id"], d["source"]["uri"], ALREADY_BRIEFED,
-                                     status="skipped") for d in earlier]
+    def _brief_group(self, group: list[Article], label: str) -> None:
+        """Brief one group of articles: reuse unchanged steps (none when `force`), summarize,
+        translate, and start writing (the write runs while the next group generates; see
+        `_settle_writes`).
+
+        Every article of the group ends up in the ledger, reused or unbriefed, or in `writes`.
+        """
+        settings, deadline = self.context.settings, self.context.deadline
+        timeout = max(min(settings.timeouts.generate_seconds, deadline.remaining()), 1.0)
+        setting = ("timeouts.generate_seconds" if timeout == settings.timeouts.generate_seconds
+                   else "timeouts.run_seconds")
+        try:
+            done = self._generate(group, label, timeout)
+            self._settle_writes()  # the previous group's, done while this one generated
+            if done:
+                self._start_write(done, label)
+        except Exception as exc:  # a model step past its time limit, or writes that cannot start
+            timed_out = isinstance(exc, TimeoutError)
+            if timed_out and setting == "timeouts.run_seconds":
+                deadline.mark_missed()  # cut off by the run's limit, even in its last batch
+            reason = (f"batch {label} {TIMED_OUT.format(seconds=timeout, setting=setting)}"
+                      if timed_out else f"batch {label} failed: {exc}")
+            recorded = self.ledger.recorded()
+            self.ledger.unbriefed += [Failure(a.article_id, a.source.uri, reason)
+                                      for a in group if a.article_id not in recorded]
+
+    def _generate(self, group: list[Article], label: str, timeout: float) -> list[Brief]:
+        """Reuse what is unchanged, summarize and translate the rest within `timeout` per
+        step; returns the briefs to write, their failures recorded."""
+        ctx, ledger = self.context, self.ledger
+        plan = (reuse_briefs(ctx.dest, group, ctx.settings, self.loaded.existing, batch=label)
+                if self.loaded.existing and not ctx.force else ReusePlan(to_summarize=group))
+        self._take_unchanged(plan.unchanged)
         summarized = summarize.with_options(timeout_seconds=timeout)(
-            plan.to_summarize, settings, batch=label) if plan.to_summarize else []
+            plan.to_summarize, ctx.settings, batch=label) if plan.to_summarize else []
         ledger.unbriefed += [b for b in summarized if isinstance(b, Failure)]
         to_translate = [b for b in summarized if isinstance(b, Brief)] + plan.partial
         translated = translate.with_options(timeout_seconds=timeout)(
-            to_translate, settings, batch=label) if to_translate else []
+            to_translate, ctx.settings, batch=label) if to_translate else []
         ledger.unbriefed += [b for b in translated if isinstance(b, Failure)]
-        done = [b for b in translated if isinstance(b, Brief)]
-        _settle_writes(writes, ledger)  # the previous group's, done while this one generated
-        if done:
-            writes.append(Write(write_briefs.submit(dest, done, settings, versions, run_id,
-                                                    existing, batch=label), done, label))
-    except Exception as exc:  # a model step past its time limit, or writes that cannot start
-        reason = (f"batch {label} {TIMED_OUT.format(seconds=timeout, setting=setting)}"
-                  if isinstance(exc, TimeoutError) else f"batch {label} failed: {exc}")
-        if isinstance(exc, TimeoutError) and setting == "timeouts.run_seconds":
-            deadline.missed = True  # cut off by the run's limit, even in its last batch
-        recorded = ledger.recorded()
-        ledger.unbriefed += [Failure(a.article_id, a.source.uri, reason)
-                             for a in group if a.article_id not in recorded]
+        return [b for b in translated if isinstance(b, Brief)]
 
+    def _take_unchanged(self, unchanged: list[dict[str, Any]]) -> None:
+        """Record the up-to-date briefs: reused (and skipped), or written when an earlier
+        attempt of this run wrote them (a shard run again)."""
+        run_id = self.context.run_id
+        self.ledger.written += [d for d in unchanged if made_by_run(d, run_id)]
+        earlier = [d for d in unchanged if not made_by_run(d, run_id)]
+        self.ledger.reused += earlier
+        self.ledger.unbriefed += [Failure(d["article_id"], d["source"]["uri"], ALREADY_BRIEFED,
+                                          status="skipped") for d in earlier]
+
+    def _start_write(self, done: list[Brief], label: str) -> None:
+        """Submit the write of the group's briefs; it runs while the next group generates."""
+        ctx, loaded = self.context, self.loaded
+        future = write_briefs.submit(ctx.dest, done, ctx.settings, loaded.versions, ctx.run_id,
+                                     loaded.existing, batch=label)
+        self.writes.append(Write(future, done, label))
+
+    def _settle_writes(self) -> None:
+        """Wait for the writes in flight and record each brief: written, or failed with why."""
+        while self.writes:
+            write = self.writes.pop(0)
+            try:
+                results = write.future.result()
+            except Exception as exc:  # the task itself broke; per-brief write errors come back
+                results = [Failure(b.article_id, b.article.source.uri,
+                                   f"batch {write.label} failed: {exc}") for b in write.briefs]
+            self.ledger.written += [r for r in results if isinstance(r, dict)]
+            self.ledger.unbriefed += [r for r in results if isinstance(r, Failure)]

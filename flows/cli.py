@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from briefs.tasks.core import log_redaction
 
-# Library loggers whose records should reach the run's log in the Prefect UI.
-os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "tasks,transformers,botocore")
-# botocore at DEBUG logs signed requests: AWS credentials are redacted before any handler.
-log_redaction.install()
+from briefs.flows import RUN_LOGGERS
+from briefs.tasks.core import log_redaction
 
 ModelsOption = Annotated[str, typer.Option(
     help="model preset (default, tiny) or a local summarizer folder", envvar="BRIEFS_MODELS")]
@@ -28,9 +25,18 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn a night's news into multilingual briefs.")
 
 
+def prepare_process() -> None:
+    """Before any command imports Prefect (it reads its logging settings on import): the
+    library loggers whose records reach the run's log in the Prefect UI, and AWS credentials
+    redacted from log records (botocore at DEBUG logs signed requests) before any handler."""
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", RUN_LOGGERS)
+    log_redaction.install()
+
+
 @app.callback()
 def main() -> None:
     """Turn a night's news into multilingual briefs."""
+    prepare_process()
 
 
 @app.command()
@@ -103,7 +109,7 @@ def notify(
     import asyncio
     import sys
 
-    from briefs.tasks.events import emit_created
+    from briefs.tasks.events import OBJECT_CREATED, emit_created
     from briefs.tasks.ingest.s3_notifications import NotificationError, created_objects
 
     try:
@@ -124,7 +130,7 @@ def notify(
         typer.echo(f"briefs notify: the events could not be sent: {exc}", err=True)
         raise typer.Exit(1) from None
     for item in objects:
-        typer.echo(f"briefs.object.created {item.uri}")
+        typer.echo(f"{OBJECT_CREATED} {item.uri}")
 
 
 @app.command()
@@ -219,29 +225,19 @@ def eval_(
 
 @app.command()
 def serve(
-    source: Annotated[str, typer.Option(help="source URI; {date} is the run's date")] = (
-        "s3://news-in/{date}/"),
-    dest: Annotated[str, typer.Option(help="destination URI; {date} is the run's date")] = (
-        "s3://news-briefs/{date}/"),
+    source: Annotated[str | None, typer.Option(
+        help="source URI; {date} is the run's date (default: the nightly deployment's)")] = None,
+    dest: Annotated[str | None, typer.Option(
+        help="destination URI (default: the nightly deployment's)")] = None,
     models: Annotated[str, typer.Option(help="model preset", envvar="BRIEFS_MODELS")] = "default",
 ) -> None:
     """Serve the nightly deployment, with its late-arrivals trigger, from this process (no
     work pool needed)."""
-    from briefs.flows.briefs_flow import briefs
-    from briefs.tasks.core.config import load_config
-    from briefs.tasks.events import late_arrivals_trigger
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-    from prefect.schedules import Cron
+    from prefect import serve as serve_deployments
 
-    schedule = load_config(models).schedule
-    briefs.serve(
-        name="nightly",
-        schedules=[Cron(schedule.cron, timezone=schedule.timezone, slug="nightly-0200")],
-        triggers=[late_arrivals_trigger(source)],
-        parameters={"source": source, "dest": dest, "models": models},
-        global_limit=ConcurrencyLimitConfig(
-            limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
-    )
+    from briefs.flows.deployments import NIGHTLY_DEST, NIGHTLY_SOURCE, nightly
+
+    serve_deployments(nightly({}, source or NIGHTLY_SOURCE, dest or NIGHTLY_DEST, models))
 
 
 if __name__ == "__main__":

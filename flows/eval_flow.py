@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from briefs.tasks.core.config import BriefsConfig, load_config
-from briefs.tasks.generation.targets import SUPPORTED_LANGUAGES
-from briefs.tasks.quality import evaluation
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 from pydantic import Field
+
+from briefs.tasks.core.config import BriefsConfig, load_config
+from briefs.tasks.generation.targets import SUPPORTED_LANGUAGES
+from briefs.tasks.quality import evaluation
 
 TABLE_KEY = "briefs-eval"
 QUALITY_DROPPED = "QualityDropped"  # the state's name when the baseline comparison fails

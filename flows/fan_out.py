@@ -18,6 +18,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from prefect import get_run_logger
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelling
+
 from briefs.flows.artifacts import Progress
 from briefs.tasks.core.config import BriefsConfig
 from briefs.tasks.core.records import Failure
@@ -26,12 +33,6 @@ from briefs.tasks.run.pipeline import object_failure
 from briefs.tasks.run.policy import Deadline
 from briefs.tasks.run.shards import ShardSpec, result_problem, shard_result_key
 from briefs.tasks.steps import read_shard_result
-from prefect import get_run_logger
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.deployments import run_deployment
-from prefect.exceptions import ObjectNotFound
-from prefect.states import Cancelling
 
 POLL_SECONDS = 2.0
 # Past the run's time limit, shards still running get this long to hand back what they
@@ -70,77 +71,125 @@ def run_shards(shards: list[list[ObjectInfo]], parameters: dict[str, Any],
                settings: BriefsConfig, run_id: str, deadline: Deadline,
                progress: Progress) -> FannedOut:
     """Run every shard to a result, or give it up with a reason for each of its articles."""
-    logger = get_run_logger()
-    scale = settings.scale
-    source, dest = parameters["source"], parameters["dest"]
     ends_at = datetime.now(UTC) + timedelta(seconds=deadline.remaining())
-    waiting = deque(ShardSpec(run_id=run_id, index=index, count=len(shards),
-                              keys=[o.key for o in objects], sizes=[o.size for o in objects],
-                              ends_at=ends_at, config_hash=settings.config_hash())
-                    for index, objects in enumerate(shards))
-    running: dict[int, Attempt] = {}
-    out = FannedOut(record=[{"shard": i + 1, "objects": len(s), "attempts": []}
-                            for i, s in enumerate(shards)])
-    done_objects = 0
+    specs = [ShardSpec(run_id=run_id, index=index, count=len(shards),
+                       keys=[o.key for o in objects], sizes=[o.size for o in objects],
+                       ends_at=ends_at, config_hash=settings.config_hash())
+             for index, objects in enumerate(shards)]
+    with get_client(sync_client=True) as client:
+        return ShardScheduler(client, specs, parameters, settings, deadline, progress).run()
 
-    def finish(attempt: Attempt, state_name: str | None) -> None:
-        del running[attempt.spec.index]
-        out.record[attempt.spec.index]["attempts"].append(
+
+class ShardScheduler:
+    """Keeps up to `scale.max_in_flight` shard runs going: submits the waiting shards, takes
+    the results of those that completed, and submits again (or gives up) those that did not
+    hand one back."""
+
+    def __init__(self, client: SyncPrefectClient, specs: list[ShardSpec],
+                 parameters: dict[str, Any], settings: BriefsConfig, deadline: Deadline,
+                 progress: Progress) -> None:
+        self.client, self.parameters, self.settings = client, parameters, settings
+        self.deadline, self.progress, self.scale = deadline, progress, settings.scale
+        self.source, self.dest = parameters["source"], parameters["dest"]
+        self.logger = get_run_logger()
+        self.waiting = deque(specs)
+        self.running: dict[int, Attempt] = {}
+        self.out = FannedOut(record=[{"shard": s.index + 1, "objects": len(s.keys),
+                                      "attempts": []} for s in specs])
+        self.done_objects = 0
+
+    def run(self) -> FannedOut:
+        """Poll until every shard has a result or was given up, or the time is up; a shard
+        still running then is cancelled and given up."""
+        try:
+            while self._keep_polling():
+                self._submit_waiting()
+                time.sleep(POLL_SECONDS)
+                for attempt in list(self.running.values()):
+                    self._check(attempt)
+        finally:  # the run's limit, or the parent itself failing: no child left unwatched
+            self._stop_running()
+        return self.out
+
+    def _keep_polling(self) -> bool:
+        """Whether shards wait or run, within the time limit (past it, the shards running get
+        DEADLINE_GRACE_SECONDS to hand back what they briefed; the waiting ones give up)."""
+        if not (self.waiting or self.running):
+            return False
+        if not self.deadline.passed():
+            return True
+        self.deadline.mark_missed()
+        while self.waiting:  # none of these started: their articles are not briefed
+            self._give_up(self.waiting.popleft(), self.deadline.reason)
+        return bool(self.running) and (
+            time.monotonic() <= self.deadline.ends + DEADLINE_GRACE_SECONDS)
+
+    def _submit_waiting(self) -> None:
+        """Start waiting shards while fewer than `scale.max_in_flight` run."""
+        while self.waiting and len(self.running) < self.scale.max_in_flight:
+            spec = self.waiting.popleft()
+            self.running[spec.index] = Attempt(
+                spec, _submit(spec, self.parameters, self.scale.shard_deployment),
+                datetime.now(UTC))
+
+    def _check(self, attempt: Attempt) -> None:
+        """Take the shard's result once its run completed; submit it again, or give it up,
+        when its run ended without one or stalled; leave it while it may still finish."""
+        run = self.client.read_flow_run(attempt.flow_run_id)
+        verdict = _verdict(run, attempt.submitted, self.scale.shard_start_timeout_seconds,
+                           self.scale.shard_timeout_seconds)
+        if verdict == "completed":
+            verdict = self._take_result(attempt, run)
+        if verdict is not None:
+            self._retry(attempt, run, verdict)
+
+    def _take_result(self, attempt: Attempt, run: FlowRun) -> str | None:
+        """Take a completed shard's result object: None once taken, else why it cannot be."""
+        spec = attempt.spec
+        result = read_shard_result(self.dest, self.settings, shard_result_key(spec))
+        if (problem := result_problem(result, spec)) is not None:
+            return problem
+        self._finish(attempt, run.state.name)
+        self.out.results.append(result)
+        self.done_objects += len(spec.keys)
+        self.progress.update(self.done_objects)
+        return None
+
+    def _retry(self, attempt: Attempt, run: FlowRun, verdict: str) -> None:
+        """Stop a stalled run, then submit the shard again, or give it up after
+        `scale.shard_retries` more attempts."""
+        spec = attempt.spec
+        if not run.state or not run.state.is_final():  # stalled: stop it first
+            self.client.set_flow_run_state(run.id, Cancelling(message=verdict))
+            run = self.client.read_flow_run(run.id)
+        self._finish(attempt, run.state.name if run.state else None)
+        if spec.attempt < self.scale.shard_retries:
+            self.logger.warning("%s, attempt %d: %s; submitting it again", spec.label,
+                                spec.attempt + 1, verdict)
+            self.waiting.append(spec.model_copy(update={"attempt": spec.attempt + 1}))
+        else:
+            self._give_up(spec, f"{spec.label} gave up after {spec.attempt + 1} attempts "
+                                f"(scale.shard_retries): {verdict}")
+
+    def _stop_running(self) -> None:
+        """Cancel the shard runs still going and give up their articles."""
+        for attempt in list(self.running.values()):
+            self.client.set_flow_run_state(attempt.flow_run_id, Cancelling(
+                message="the parent run stopped watching this shard"))
+            self._finish(attempt, "Cancelling")
+            self._give_up(attempt.spec, self.deadline.reason if self.deadline.missed else
+                          f"{attempt.spec.label}: the parent run stopped before it finished")
+
+    def _finish(self, attempt: Attempt, state_name: str | None) -> None:
+        """The attempt is over: record it with its run's final state."""
+        del self.running[attempt.spec.index]
+        self.out.record[attempt.spec.index]["attempts"].append(
             {"flow_run_id": str(attempt.flow_run_id), "state": state_name})
 
-    def give_up(spec: ShardSpec, reason: str) -> None:
-        logger.error("%s: %s", spec.label, reason)
-        out.failures.extend(object_failure(source, key, reason) for key in spec.keys)
-
-    with get_client(sync_client=True) as client:
-        try:
-            while waiting or running:
-                if deadline.passed():
-                    while waiting:  # none of these started: their articles are not briefed
-                        give_up(waiting.popleft(), deadline.reason)
-                    if not running or time.monotonic() > deadline.ends + DEADLINE_GRACE_SECONDS:
-                        break
-                while waiting and len(running) < scale.max_in_flight:
-                    spec = waiting.popleft()
-                    running[spec.index] = Attempt(
-                        spec, _submit(spec, parameters, scale.shard_deployment),
-                        datetime.now(UTC))
-                time.sleep(POLL_SECONDS)
-                for attempt in list(running.values()):
-                    run = client.read_flow_run(attempt.flow_run_id)
-                    verdict = _verdict(run, attempt.submitted, scale.shard_start_timeout_seconds,
-                                       scale.shard_timeout_seconds)
-                    if verdict is None:
-                        continue
-                    spec = attempt.spec
-                    if verdict == "completed":
-                        result = read_shard_result(dest, settings, shard_result_key(spec))
-                        if (problem := result_problem(result, spec)) is None:
-                            finish(attempt, run.state.name)
-                            out.results.append(result)
-                            done_objects += len(spec.keys)
-                            progress.update(done_objects)
-                            continue
-                        verdict = problem
-                    if not run.state or not run.state.is_final():  # stalled: stop it first
-                        client.set_flow_run_state(run.id, Cancelling(message=verdict))
-                        run = client.read_flow_run(run.id)
-                    finish(attempt, run.state.name if run.state else None)
-                    if spec.attempt < scale.shard_retries:
-                        logger.warning("%s, attempt %d: %s; submitting it again", spec.label,
-                                       spec.attempt + 1, verdict)
-                        waiting.append(spec.model_copy(update={"attempt": spec.attempt + 1}))
-                    else:
-                        give_up(spec, f"{spec.label} gave up after {spec.attempt + 1} attempts "
-                                      f"(scale.shard_retries): {verdict}")
-        finally:  # the run's limit, or the parent itself failing: no child left unwatched
-            for attempt in list(running.values()):
-                client.set_flow_run_state(attempt.flow_run_id, Cancelling(
-                    message="the parent run stopped watching this shard"))
-                finish(attempt, "Cancelling")
-                give_up(attempt.spec, deadline.reason if deadline.missed else
-                        f"{attempt.spec.label}: the parent run stopped before it finished")
-    return out
+    def _give_up(self, spec: ShardSpec, reason: str) -> None:
+        """No more attempts: every article of the shard fails with `reason`."""
+        self.logger.error("%s: %s", spec.label, reason)
+        self.out.failures.extend(object_failure(self.source, key, reason) for key in spec.keys)
 
 
 def _submit(spec: ShardSpec, parameters: dict[str, Any], deployment: str) -> UUID:

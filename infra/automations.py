@@ -18,7 +18,6 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 
-from briefs.tasks.core.config import load_config
 from prefect.automations import Automation
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
@@ -27,6 +26,8 @@ from prefect.events.actions import ChangeFlowRunState, SendNotification
 from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 from prefect.settings import get_current_settings
+
+from briefs.tasks.core.config import load_config
 
 DEPLOYMENT = "briefs/nightly"
 AUTOMATION_NAME = "briefs-nightly-failed"

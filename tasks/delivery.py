@@ -30,6 +30,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import tenacity
+
 from briefs.tasks.core.config import DeliveryConfig
 from briefs.tasks.output.storage import Store
 

@@ -7,9 +7,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, Field
+
 from briefs.tasks.ingest.s3_notifications import CreatedObject
 from briefs.tasks.run.nights import source_prefix
-from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from prefect.events import DeploymentEventTrigger
@@ -62,8 +63,7 @@ def arrived_objects(arrivals: Arrivals, prefix: str) -> list[str]:
 
 
 def late_arrivals_trigger(source: str) -> DeploymentEventTrigger:
-    """The nightly deployment's trigger for objects under `source` (infra/prefect.yaml has
-    the same; `briefs serve` uses this one)."""
+    """The nightly deployment's trigger for objects under `source` (flows/deployments.py)."""
     from prefect.events import DeploymentEventTrigger
 
     return DeploymentEventTrigger(

@@ -10,17 +10,17 @@ import json
 import time
 from typing import Any
 
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
 from briefs.tasks.core.config import BriefsConfig
 from briefs.tasks.core.records import Article, Brief, Failure
 from briefs.tasks.events import Arrivals, arrived_objects
 from briefs.tasks.output import layout as night
-from briefs.tasks.output.digest import digest_entries, digest_languages
-from briefs.tasks.output.documents import (
-    digest_html,
-    digest_markdown,
-    manifest_document,
-    to_json_bytes,
-)
+from briefs.tasks.output.digest import digest_languages
+from briefs.tasks.output.documents import to_json_bytes
+from briefs.tasks.output.run_outputs import RunRecord, write_night
 from briefs.tasks.output.storage import (
     ObjectInfo,
     StorageError,
@@ -30,9 +30,6 @@ from briefs.tasks.output.storage import (
     s3_client_config,
 )
 from briefs.tasks.run import pipeline
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=2)  # 2, 4, 8 s, each with jitter
 
@@ -156,7 +153,8 @@ def write_briefs(dest: str, briefs: list[Brief], config: BriefsConfig,
                  models: dict[str, dict[str, Any]], run_id: str, existing: set[str],
                  batch: str) -> list[dict[str, Any] | Failure]:
     """Write a batch of briefs, each as one whole JSON object (a brief replaced is kept
-    under history/); a failed write fails alone."""
+    under history/); a failed write fails alone. Flat parameters, as every task here: the
+    task run's inputs, with `batch` naming it."""
     logger = get_run_logger()
     started = time.perf_counter()
     results = pipeline.write_briefs(_store(dest, config), briefs, config, models, run_id,
@@ -186,47 +184,22 @@ def read_night_manifest(dest: str, config: BriefsConfig) -> dict[str, Any] | Non
 
 
 @task(name="write-digests-and-manifest", **STORAGE)
-def write_digests_and_manifest(dest: str, config: BriefsConfig, written: list[dict[str, Any]],
-                               reused: list[dict[str, Any]], unbriefed: list[Failure],
-                               run_id: str, started_at: str, parameters: dict[str, Any],
-                               timings: dict[str, Any], extra: dict[str, Any] | None = None,
-                               partial: bool = False,
-                               read_whole: list[str] | None = None) -> dict[str, Any]:
+def write_digests_and_manifest(dest: str, config: BriefsConfig,
+                               record: RunRecord) -> dict[str, Any]:
     """Write one digest per language (Markdown and HTML) and the manifests; returns the
     run's manifest.
 
     The run's manifest is kept as `runs/<run_id>/manifest.json`, so concurrent or repeated
     runs never lose each other's record; `manifest.json` is the night's: the run's, or
-    after a `partial` run (chosen articles, arrivals) the last one updated with the articles
-    it touched and the objects it read whole (`read_whole`). The digests hold every brief
-    of the night: written now or up to date from an earlier run, and after a partial run
-    every other brief the night's manifest lists.
+    after a partial run (chosen articles, arrivals) the last one updated with the articles
+    it touched and the objects it read whole. The digests hold every brief of the night:
+    written now or up to date from an earlier run, and after a partial run every other
+    brief the night's manifest lists.
     """
-    store = _store(dest, config)
-    manifest = manifest_document(run_id, started_at, parameters, written, unbriefed, timings)
-    manifest.update(extra or {})
-    briefs = written + reused
-    whole = manifest
-    if partial:
-        manifest["touched"] = [e["article_id"] for e in manifest["articles"]]
-        whole = night.night_manifest(night.read_json(store, night.MANIFEST_KEY), manifest,
-                                     set(read_whole or []))
-        others = {e["article_id"] for e in whole["articles"] if night.with_brief(e)}
-        briefs += night.night_briefs(store, others - {b["article_id"] for b in briefs})
-    all_languages = digest_languages(config.languages)
-    entries = digest_entries(briefs)  # reader's order, near-duplicates grouped
-    for lang in all_languages:
-        store.write(f"digests/{lang}.md",
-                    digest_markdown(lang, entries, run_id, all_languages).encode(),
-                    "text/markdown; charset=utf-8")
-        store.write(f"digests/{lang}.html",
-                    digest_html(lang, entries, run_id, all_languages).encode(),
-                    "text/html; charset=utf-8")
-    store.write(f"runs/{run_id}/manifest.json", to_json_bytes(manifest), "application/json")
-    store.write(night.MANIFEST_KEY, to_json_bytes(whole), "application/json")
+    written = write_night(_store(dest, config), record, config.languages)
     get_run_logger().info("wrote digests of %d briefs for %s and the manifest: %s",
-                          len(briefs), ", ".join(all_languages), whole["counts"])
-    return manifest
+                          written.briefs, ", ".join(written.languages), written.night["counts"])
+    return written.manifest
 
 
 # No task retries: each message has its own (tenacity, delivery.retries); a task retry would
@@ -253,7 +226,7 @@ def deliver_digests(dest: str, config: BriefsConfig, manifest: dict[str, Any],
     manifest = {**manifest, "delivery": records}
     try:
         store = _store(dest, config)
-        store.write(f"runs/{manifest['run_id']}/manifest.json", to_json_bytes(manifest),
+        store.write(night.run_manifest_key(manifest["run_id"]), to_json_bytes(manifest),
                     "application/json")
         store.write(night.MANIFEST_KEY, to_json_bytes(manifest), "application/json")
     except Exception as exc:

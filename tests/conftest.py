@@ -12,6 +12,8 @@ from typing import NoReturn
 
 import pytest
 
+from briefs.flows import RUN_LOGGERS
+
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 CORPUS = Path(os.environ.get("BRIEFS_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -31,7 +33,7 @@ os.environ.update({
     "TORCHINDUCTOR_CACHE_DIR": str(Path(_home) / "torchinductor"),
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    "PREFECT_LOGGING_EXTRA_LOGGERS": "briefs,transformers,botocore",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": RUN_LOGGERS,
     "HF_HUB_OFFLINE": "1",
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # plain-module tests log too
 })
@@ -122,3 +124,12 @@ def summarizer():
 @pytest.fixture(scope="session")
 def translator_de():
     return tiny_model("de", TRANSFORMERS)
+
+
+# Test tiers: `make test-fast` runs the unit tier, `-m "not flow and not server"`. A test is
+# `flow` when it needs the session's Prefect API (it runs a flow or the CLI), `server` when its
+# module starts servers, workers or processes of its own (marked in the module).
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "prefect_api" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.flow)

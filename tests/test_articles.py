@@ -8,10 +8,10 @@ import re
 import textwrap
 
 import pytest
+
 from briefs.tasks.core.config import LimitsConfig
 from briefs.tasks.core.records import Article, Failure
 from briefs.tasks.ingest.articles import RawObject, article_id_for, input_format, parse_object
-
 from tests.conftest import SEEDS, corpus_or_skip
 from tests.corpus_sample import html_pages, summaries
 

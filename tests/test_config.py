@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from briefs.tasks.core.config import ConfigError, load_config
 
 

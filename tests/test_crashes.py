@@ -148,8 +148,9 @@ def keys_for_the_run(keys_from: str, env: dict[str, str], s3_endpoint: str,
     if keys_from == "environment":
         env.update(AWS_ACCESS_KEY_ID=SECRET_KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
         return []
-    from briefs.tasks.core.config import CONFIGS_DIR
     from prefect_aws import AwsClientParameters, AwsCredentials
+
+    from briefs.tasks.core.config import CONFIGS_DIR
 
     AwsCredentials(aws_access_key_id=SECRET_KEY_ID, aws_secret_access_key=SECRET_KEY,
                    region_name="us-east-1",

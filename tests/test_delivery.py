@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+
 from briefs.tasks.core.config import ConfigError, DeliveryConfig, load_config
 from briefs.tasks.delivery import build_messages, deliver, describe
 from briefs.tasks.output.storage import open_store
-
 from tests.conftest import SEEDS
 from tests.prefect_stack import free_port
 

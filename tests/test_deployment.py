@@ -1,4 +1,4 @@
-"""The nightly deployment on a real Prefect server: deploy from infra/prefect.yaml, a process
+"""The nightly deployment on a real Prefect server: `make deploy` (flows/deployments.py), a process
 worker, runs started through the API as the UI starts them, logs, artifacts, schedule."""
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import REPO, corpus_or_skip, missing
+from tests.conftest import corpus_or_skip, missing
 from tests.corpus_sample import mixed_objects
 from tests.prefect_stack import (
     deploy,
@@ -28,6 +27,8 @@ from tests.prefect_stack import (
     stop,
     wait_until,
 )
+
+pytestmark = pytest.mark.server  # its own Prefect server, workers and processes
 
 DEPLOYMENT = "briefs/nightly"
 NIGHT = "2026-11-27"
@@ -365,34 +366,15 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
     assert stored(f"runs/{nightly.id}/manifest.json")["trigger"] == {"kind": "manual"}
 
 
-def test_the_late_arrivals_trigger_matches_the_nightly_source_in_both_deployment_files():
-    from briefs.tasks.events import late_arrivals_trigger
+def test_the_late_arrivals_trigger_matches_the_nightly_source_and_waits_out_its_window():
+    from briefs.flows.deployments import NIGHTLY_SOURCE, for_pool
 
-    nightly = [yaml.safe_load((REPO / "infra" / name).read_text())["deployments"][0]
-               for name in ("prefect.yaml", "prefect-k8s.yaml")]
-    assert nightly[0]["triggers"] == nightly[1]["triggers"]
-    served = late_arrivals_trigger(nightly[0]["parameters"]["source"])  # briefs serve's
-    applied = nightly[0]["triggers"][0]
-    same = ("name", "description", "match", "posture", "threshold", "parameters")
-    assert {name: applied[name] for name in same} == served.model_dump(mode="json", include=same)
-    assert (applied["within"], applied["schedule_after"], applied["expect"]) == (
-        served.within.total_seconds(), served.schedule_after.total_seconds(),
-        sorted(served.expect))
-    for deployment in nightly:
-        [trigger] = deployment["triggers"]
-        source = deployment["parameters"]["source"]
-        assert trigger["match"]["prefect.resource.id"] == source.split("{date}")[0] + "*"
-        assert trigger["parameters"]["arrivals"]["seconds"] == trigger["within"]
-        assert trigger["schedule_after"] > trigger["within"]  # the window's events are in
-
-
-def test_prefect_yaml_schedule_matches_the_config():
-    from briefs.tasks.core.config import load_config
-
-    spec = yaml.safe_load((REPO / "infra" / "prefect.yaml").read_text())
-    [schedule] = spec["deployments"][0]["schedules"]
-    expected = load_config("default").schedule
-    assert (schedule["cron"], schedule["timezone"]) == (expected.cron, expected.timezone)
+    [nightly] = [d for d in for_pool("process") if d.name == "nightly"]
+    [trigger] = nightly.triggers
+    assert nightly.parameters["source"] == NIGHTLY_SOURCE == "s3://news-in/{date}/"
+    assert trigger.match.model_dump(mode="json") == {"prefect.resource.id": "s3://news-in/*"}
+    assert trigger.parameters["arrivals"]["seconds"] == trigger.within.total_seconds()
+    assert trigger.schedule_after > trigger.within  # the window's events are stored by then
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

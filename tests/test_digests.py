@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from briefs.tasks.output.digest import (
     SIMILAR,
     digest_entries,
@@ -21,7 +22,6 @@ from briefs.tasks.output.digest import (
     similarity_words,
 )
 from briefs.tasks.output.documents import digest_html, digest_markdown
-
 from tests.conftest import corpus_or_skip, missing
 
 WIRE = ("Storm Bert brought heavy rain and winds of up to 80 mph to large parts of the country "
@@ -234,10 +234,11 @@ def write_night(dest: Path, briefs: list[dict[str, Any]], monkeypatch) -> dict[s
 
     monkeypatch.setattr(steps, "get_run_logger", lambda: logging.getLogger("tests"))
     config = load_config("tiny").model_copy(update={"languages": ["de", "fr"]})
-    return steps.write_digests_and_manifest.fn(
-        str(dest), config, written=briefs[:-1], reused=briefs[-1:], unbriefed=[],
+    from briefs.tasks.output.run_outputs import RunRecord
+
+    return steps.write_digests_and_manifest.fn(str(dest), config, RunRecord(
         run_id="night-2026-11-27", started_at="2026-11-27T02:00:00+00:00", parameters={},
-        timings={})
+        timings={}, written=briefs[:-1], reused=briefs[-1:], unbriefed=[]))
 
 
 def test_write_digests_and_manifest_links_every_language_of_the_run(tmp_path, monkeypatch):

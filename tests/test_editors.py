@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.core.records import Failure
 from briefs.tasks.ingest.s3_notifications import NotificationError, created_objects
@@ -17,7 +18,6 @@ from briefs.tasks.ingest.selection import select
 from briefs.tasks.output.layout import night_manifest
 from briefs.tasks.output.storage import ObjectInfo
 from briefs.tasks.run.nights import night_of
-
 from tests.conftest import corpus_or_skip
 from tests.corpus_sample import mixed_objects
 
@@ -297,7 +297,6 @@ def test_a_burst_of_arrivals_is_read_back_whole_across_pages_and_each_object_onc
     from datetime import UTC, datetime
 
     from briefs.tasks.events import OBJECT_CREATED, Arrivals, arrived_objects, emit_created
-
     from tests.prefect_stack import wait_until
 
     since = datetime.now(UTC)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.generation.batching import generate_texts
 from briefs.tasks.ingest.text import split_sentences
 from briefs.tasks.models import ct2
 from briefs.tasks.models.loading import ModelUnavailable, choose_engine
-
 from tests.conftest import CTRANSLATE2, TRANSFORMERS, corpus_or_skip, tiny_model
 from tests.corpus_sample import summaries
 from tests.test_reuse import tiny_config
@@ -123,3 +123,17 @@ def test_changing_the_engine_briefs_again(tmp_path):
         briefs(str(source), str(dest), languages=["de"], config=config, return_state=True)
         manifest = json.loads((dest / "manifest.json").read_text())
         assert manifest["counts"]["succeeded"] == 1  # briefed, not skipped, both times
+
+
+def test_without_the_ct2_extra_auto_runs_transformers_and_ctranslate2_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch):
+    import importlib.util
+
+    from briefs.tasks.models.loading import ModelUnavailable, choose_engine
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ctranslate2" else real(name, *a))
+    assert choose_engine("auto", "bart", "sshleifer/distilbart-cnn-12-6") == "transformers"
+    with pytest.raises(ModelUnavailable, match=r"pip install 'briefs\[ct2\]'"):
+        choose_engine("ctranslate2", "bart", "sshleifer/distilbart-cnn-12-6")

@@ -8,16 +8,17 @@ import json
 from pathlib import Path
 
 import pytest
-from briefs.tasks.quality import evaluation
 
+from briefs.tasks.quality import evaluation
 from tests.conftest import corpus_or_skip
 
 ARGS = ["eval", "--models", "tiny", "--languages", "de", "--limit", "4"]
 
 
 def cli(*args: str):
-    from briefs.flows.cli import app
     from typer.testing import CliRunner
+
+    from briefs.flows.cli import app
 
     return CliRunner().invoke(app, list(args))
 
@@ -144,18 +145,16 @@ def test_a_missing_corpus_or_baseline_is_named_before_any_model_loads(
 
 
 def test_the_eval_deployment_names_the_flow_and_its_parameters():
-    """infra/prefect.yaml's `eval` entry loads as `prefect deploy` loads it."""
-    import yaml
+    """The `eval` deployment loads its flow by module path, with parameters the flow has."""
     from prefect.flows import load_flow_from_entrypoint
     from prefect.utilities.callables import parameter_schema
 
-    from tests.conftest import REPO
+    from briefs.flows.deployments import for_pool
 
-    spec = yaml.safe_load((REPO / "infra" / "prefect.yaml").read_text())
-    [entry] = [d for d in spec["deployments"] if d["name"] == "eval"]
-    flow = load_flow_from_entrypoint(str(REPO / entry["entrypoint"]))
+    [entry] = [d for d in for_pool("process") if d.name == "eval"]
+    flow = load_flow_from_entrypoint(entry.entrypoint)
     assert flow.name == "briefs-eval"
-    assert set(entry["parameters"]) <= set(parameter_schema(flow).properties)
+    assert set(entry.parameters) <= set(parameter_schema(flow).properties)
 
 
 def test_a_report_that_scored_nothing_is_named_unscored():

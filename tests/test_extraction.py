@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
+
 from briefs.tasks.core.config import LimitsConfig
 from briefs.tasks.core.records import Article
 from briefs.tasks.ingest.articles import RawObject, decode_text, parse_object
 from briefs.tasks.quality.extraction_score import Score, score, tokens
-
 from tests.conftest import corpus_or_skip
 
 NONENGLISH = Path("nonenglish/newspaper-tests-nonenglish")

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.output.storage import S3_MAX_ATTEMPTS
-
 from tests.conftest import SEEDS, corpus_or_skip
 from tests.corpus_sample import article_count, mixed_objects
 from tests.test_storage import FailingS3

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from briefs.tasks.generation.batching import generate_texts, plan_batches
 from briefs.tasks.generation.summarize import Summary, chunk_text, summarize_texts
 from briefs.tasks.generation.translate import translate_texts
 from briefs.tasks.ingest.text import pack_chunks, split_sentences
-
 from tests.conftest import SEEDS, corpus_or_skip
 from tests.corpus_sample import summaries
 

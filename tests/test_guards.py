@@ -4,13 +4,18 @@ inputs that must not, real ones from the shared corpus included. No models."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from briefs.tasks.quality.guards import check_output, fail_reason
-from briefs.tasks.quality.warnings import Notice
+from pydantic import ValidationError
 
+from briefs.tasks.core.config import GuardsConfig
+from briefs.tasks.quality.codes import GUARD_CODES, OUTPUT_GUARD, REGISTRY
+from briefs.tasks.quality.guards import GUARDS, Guard, check_output, fail_reason
+from briefs.tasks.quality.warnings import CODES, Notice
 from tests.conftest import corpus_or_skip
 
 ARTICLE = ("John Smith, the chief executive of Acme Corp, said on Tuesday that sales rose 3.5 "
@@ -276,6 +281,53 @@ def test_names_do_not_make_english_foreign():
 ])
 def test_the_accurate_mode_confirms_the_fast_one(text: str, language: str):
     assert check_output(text, step="translation", language=language) == []
+
+
+# --- the registry of codes and guards --------------------------------------------------------
+
+def test_every_code_is_registered_once_with_a_meaning():
+    names = [entry.code for entry in REGISTRY]
+    assert len(names) == len(set(names))
+    assert all(entry.meaning.strip() and entry.raised_by.strip() for entry in REGISTRY)
+    assert {entry.code: entry.meaning for entry in REGISTRY} == CODES
+    assert list(CODES) == names  # in the registry's order
+    assert {"repetition", "wrong_language", "glossary_lost", "uncoded"} <= set(CODES)
+    assert CODES["repetition"] == "a summary or translation repeats an n-gram in a loop"
+
+
+def test_each_output_guard_code_has_one_guard_in_a_fixed_order():
+    assert [guard.code for guard in GUARDS] == [
+        "empty_output", "repetition", "longer_than_input", "unsupported_numbers",
+        "unsupported_entities", "max_new_tokens", "wrong_language"]
+    assert sorted(GUARD_CODES) == sorted(guard.code for guard in GUARDS)
+    assert all(guard.meaning == CODES[guard.code] for guard in GUARDS)
+    by_code = {entry.code: entry.raised_by for entry in REGISTRY}
+    assert by_code["glossary_lost"] != OUTPUT_GUARD and by_code["repetition"] == OUTPUT_GUARD
+    with pytest.raises(ValueError, match="'glossary_lost' is not registered"):
+        Guard("glossary_lost", lambda output: None)
+
+
+def test_warnings_come_in_the_guards_order():
+    text = "the " * 9 + "42 Zorblax"
+    assert codes(summary(text, tokens=128, max_new_tokens=128)) == [
+        "repetition", "unsupported_numbers", "unsupported_entities", "max_new_tokens"]
+
+
+def test_config_refuses_an_unregistered_code_by_name():
+    assert GuardsConfig(fail_on=["repetition", "glossary_lost"]).fail_on == [
+        "repetition", "glossary_lost"]
+    with pytest.raises(ValidationError, match=r"unknown warning codes \['no_such_code'\]"):
+        GuardsConfig(fail_on=["repetition", "no_such_code"])
+
+
+def test_batching_does_not_import_the_guards_nor_lingua():
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, briefs.tasks.generation.batching; "
+         "print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert "briefs.tasks.generation.batching" in imported
+    assert not {"lingua", "briefs.tasks.quality.guards",
+                "briefs.tasks.ingest.source_language"} & set(imported)
 
 
 # --- fail_reason ----------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.core.config import CONFIGS_DIR
-
 from tests.conftest import corpus_or_skip
 from tests.corpus_sample import summaries
 

@@ -152,6 +152,28 @@ def test_every_template_variable_is_wired():
                                ignore_required=True)
 
 
+def test_the_kubernetes_deployments_render_valid_jobs():
+    """What `make deploy-k8s` applies: a Job per nightly run, each shard on one GPU, the run's
+    loggers in the container's environment."""
+    from briefs.flows import RUN_LOGGERS
+    from briefs.flows.deployments import for_pool
+
+    deployments = {d.name: d for d in for_pool("kubernetes", image="registry.example/briefs:1")}
+    assert set(deployments) == {"nightly", "shard"}  # eval needs the corpus beside a checkout
+    for deployment in deployments.values():
+        validate_job_variables(deployment.job_variables, template()["variables"],
+                               raise_on_error=True, ignore_required=True)
+        manifest = render(deployment.job_variables)
+        validate_job(manifest)
+        [container] = manifest["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == "registry.example/briefs:1"
+        assert container_env(manifest)["PREFECT_LOGGING_EXTRA_LOGGERS"] == RUN_LOGGERS
+        gpus = container["resources"]["limits"]["nvidia.com/gpu"]
+        assert int(gpus) == (1 if deployment.name == "shard" else 0)
+    with pytest.raises(ValueError, match="--image"):
+        for_pool("kubernetes")
+
+
 def check_jsonschema(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "check_jsonschema", *map(str, args)],
                           capture_output=True, text=True, timeout=120)
@@ -165,9 +187,10 @@ def test_compose_file_validates():
     spec = yaml.safe_load(compose.read_text())
     services = spec["services"]
     assert set(services) >= {"postgres", "prefect-server", "minio", "worker", "setup"}
-    for name in ("worker", "setup"):  # infra/prefect.yaml's pull step needs it
-        assert services[name]["environment"]["BRIEFS_HOME"] == "/app"
+    for name in ("worker", "setup"):
         assert services[name]["environment"]["BRIEFS_CACHE_DIR"] == "/models/briefs"
+    assert "briefs.flows.deployments process --home /app" in " ".join(
+        services["setup"]["command"])
     assert "postgres" in services["prefect-server"]["environment"][
         "PREFECT_API_DATABASE_CONNECTION_URL"]
     assert set(spec["volumes"]) >= {"postgres-data", "minio-data", "models"}
@@ -211,9 +234,10 @@ def test_dockerfile_essentials():
     assert args["HF_HUB_OFFLINE"] == "HF_HUB_OFFLINE=0"
     torch = next(i for i, r in enumerate(runs) if "pip install torch==2.13.0" in r)
     assert '--index-url "${TORCH_INDEX}"' in runs[torch]
-    package = next(i for i, r in enumerate(runs) if "pip install -c constraints.txt ." in r)
+    package = next(i for i, r in enumerate(runs)
+                   if 'pip install -c constraints.txt ".[ct2]"' in r)
     assert torch < package
-    assert "HF_HOME=/models" in env and "BRIEFS_HOME=/app" in env
+    assert "HF_HOME=/models" in env
     assert "BRIEFS_CACHE_DIR=/models/briefs" in env
     assert ("VOLUME", "/models") in steps and ("WORKDIR", "/app") in steps
     users = [a for kind, a in steps if kind == "USER"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from briefs.tasks.core.config import BriefsConfig, load_config
 from briefs.tasks.core.records import Article, Brief, Failure, Source
 from briefs.tasks.generation.step_models import StepModel, translator_step
@@ -37,7 +38,6 @@ from briefs.tasks.run.pipeline import (
     translate_briefs,
     write_briefs,
 )
-
 from tests.conftest import CTRANSLATE2, TRANSFORMERS, corpus_or_skip
 
 NONENGLISH = "nonenglish/newspaper-tests-nonenglish/html"
@@ -456,8 +456,9 @@ def test_a_glossary_term_lost_in_translation_is_a_warning_that_a_reused_brief_ke
 
 
 def test_briefs_extract_prints_what_the_pipeline_sees(tmp_path):
-    from briefs.flows.cli import app
     from typer.testing import CliRunner
+
+    from briefs.flows.cli import app
 
     page = corpus_or_skip() / NONENGLISH / "latvian_article.html"
     feed = tmp_path / "feed.jsonl"

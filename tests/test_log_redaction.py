@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+
 from briefs.tasks.core import log_redaction
 from briefs.tasks.core.log_redaction import REDACTED, redact
 

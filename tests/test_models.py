@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from briefs.tasks.core.config import ModelRef, RuntimeConfig
 from briefs.tasks.models.loading import ModelUnavailable, load_model
-
 from tests.conftest import CTRANSLATE2, TRANSFORMERS, tiny_model
 
 ON_TRANSFORMERS = RuntimeConfig(**TRANSFORMERS)  # these tests compare torch weights

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.ingest.articles import article_id_for
-
 from tests.conftest import corpus_or_skip
 from tests.corpus_sample import summaries
 from tests.test_flow import run_cli

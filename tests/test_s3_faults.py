@@ -11,9 +11,9 @@ import json
 import boto3
 import pytest
 from botocore.config import Config
+
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.output.storage import S3_MAX_ATTEMPTS, StorageError, as_storage_error, open_store
-
 from tests.conftest import corpus_or_skip
 from tests.corpus_sample import article_count, mixed_objects
 from tests.fault_proxy import FAULT_KINDS, ErrorRule, FaultProxy, FaultRule
@@ -195,8 +195,9 @@ def test_a_transient_read_fault_beyond_botocore_retries_is_retried_by_the_task(
 
 def test_credentials_and_endpoint_from_an_aws_credentials_block(s3, s3_endpoint, tmp_path,
                                                                 monkeypatch):
-    from briefs.tasks.core.config import CONFIGS_DIR
     from prefect_aws import AwsClientParameters, AwsCredentials
+
+    from briefs.tasks.core.config import CONFIGS_DIR
 
     s3.create_bucket(Bucket="block-in")
     s3.create_bucket(Bucket="block-out")

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from briefs.tasks.ingest.articles import article_id_for
 
+from briefs.tasks.ingest.articles import article_id_for
 from tests.conftest import REPO, corpus_or_skip
 from tests.corpus_sample import summaries
 from tests.fault_proxy import FaultProxy
@@ -27,6 +27,8 @@ from tests.prefect_stack import (
     stop,
     wait_until,
 )
+
+pytestmark = pytest.mark.server  # its own Prefect server, workers and processes
 
 NIGHT = "2026-11-27"
 ARTICLES = 200

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from briefs.tasks.core.config import ConfigError, load_config
 from briefs.tasks.core.records import Failure
 from briefs.tasks.output.storage import ObjectInfo
@@ -155,9 +156,10 @@ class NoProgress:
 
 @pytest.mark.usefixtures("prefect_api")
 def test_failed_crashed_and_unstarted_shards_are_retried_then_given_up(monkeypatch):
+    from prefect import flow
+
     from briefs.flows import fan_out
     from briefs.tasks.run.policy import Deadline
-    from prefect import flow
 
     # Shard 1 fails once then completes; shard 2 always crashes; no worker starts shard 3.
     client = ScriptedClient({0: ["Failed", "Completed"], 1: ["Crashed"], 2: ["Scheduled"]})
@@ -191,9 +193,10 @@ def test_failed_crashed_and_unstarted_shards_are_retried_then_given_up(monkeypat
 
 @pytest.mark.usefixtures("prefect_api")
 def test_past_the_time_limit_no_shard_starts_and_a_running_one_gets_a_grace(monkeypatch):
+    from prefect import flow
+
     from briefs.flows import fan_out
     from briefs.tasks.run.policy import Deadline
-    from prefect import flow
 
     client = ScriptedClient({0: ["Scheduled"]})  # a shard that never hands anything back
     monkeypatch.setattr(fan_out, "POLL_SECONDS", 0.1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+
 from briefs.tasks.output.storage import S3_MAX_ATTEMPTS, LocalStore, StorageError, open_store
 
 
@@ -134,6 +135,7 @@ def test_client_errors_are_told_transient_or_permanent(error, transient):
 
 def test_network_errors_are_transient():
     from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
     from briefs.tasks.output.storage import as_storage_error
 
     for error in (ReadTimeoutError(endpoint_url="http://x"),

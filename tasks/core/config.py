@@ -54,8 +54,10 @@ class Strict(BaseModel):
 class ModelRef(Strict):
     """A model: a Hugging Face hub id or a local folder, with an optional pinned revision."""
 
-    id: str = Field(min_length=1)
-    revision: str | None = None
+    id: str = Field(min_length=1, description="a Hugging Face hub id (`org/name`) or a local "
+                    "folder")
+    revision: str | None = Field(None, description="a commit, branch or tag of the hub repo; "
+                                 "empty: the newest")
 
 
 class TranslatorRef(ModelRef):
@@ -69,6 +71,8 @@ class TranslatorRef(ModelRef):
 
 
 class ModelsConfig(Strict):
+    """The models of a run: one summarizer, a translator per target language."""
+
     summarizer: ModelRef
     translators: dict[str, TranslatorRef] = Field(
         description="'default' (its id may hold {lang}) and per-language overrides"
@@ -95,7 +99,9 @@ class SourceRoute(Strict):
     turns that summary into English, from which the targets are translated.
     """
 
-    route: Literal["pivot", "summarize"] = "pivot"
+    route: Literal["pivot", "summarize"] = Field("pivot", description="pivot: into English, "
+                                                  "then summarize; summarize: in the source "
+                                                  "language, then into English")
     translator: TranslatorRef = Field(description="into English; its id may hold {src}")
     summarizer: ModelRef | None = Field(None, description="route summarize: a multilingual "
                                         "summarizer (e.g. an mT5 fine-tuned on XL-Sum)")
@@ -161,22 +167,31 @@ class GlossaryConfig(Strict):
 class TranslationGeneration(Strict):
     """`generate` settings; a setting left out (null) takes the model's generation config."""
 
-    num_beams: int | None = Field(None, ge=1)
-    min_new_tokens: int | None = Field(None, ge=0)
-    max_new_tokens: int | None = Field(None, ge=1)
+    num_beams: int | None = Field(None, ge=1, description="beam search width; 1 is greedy")
+    min_new_tokens: int | None = Field(None, ge=0, description="the fewest tokens generated")
+    max_new_tokens: int | None = Field(None, ge=1, description="the most tokens generated; an "
+                                       "output cut there gets the max_new_tokens warning")
 
 
 class SummaryGeneration(TranslationGeneration):
-    no_repeat_ngram_size: int | None = Field(None, ge=0)
-    length_penalty: float | None = None
+    """`generate` settings of summaries; null takes the model's generation config."""
+
+    no_repeat_ngram_size: int | None = Field(None, ge=0, description="no n-gram of this size "
+                                             "twice in one summary; 0: off")
+    length_penalty: float | None = Field(None, description="above 1 favours longer beams, "
+                                         "below 1 shorter ones")
 
 
 class GenerationConfig(Strict):
+    """`generate` settings of summaries and of translations."""
+
     summary: SummaryGeneration = SummaryGeneration()
     translation: TranslationGeneration = TranslationGeneration()
 
 
 class BatchingConfig(Strict):
+    """How articles are grouped: into task runs, and into generate calls."""
+
     max_tokens: int | None = Field(None, ge=64, description="padded input tokens per generate "
                                    "call; empty: 8192 on CPU, 32768 on CUDA")
     articles_per_task: int = Field(32, ge=1, description="input objects per Prefect task run")
@@ -189,6 +204,8 @@ class BatchingConfig(Strict):
 
 
 class LimitsConfig(Strict):
+    """Sizes past which an input is refused, with its reason, instead of read."""
+
     max_article_bytes: int = Field(2_000_000, ge=1, description="one article (a JSONL line), "
                                    "also once inflated")
     max_object_bytes: int = Field(200_000_000, ge=1, description="one input object (a JSONL "
@@ -201,10 +218,11 @@ class RuntimeConfig(Strict):
     """Where and how models run; none of it changes what a brief says, except the engine and
     compute type, which are recorded in every brief and in its reuse keys."""
 
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                        description="auto: the first CUDA device when there is one, else cpu")
     engine: Literal["auto", "transformers", "ctranslate2"] = Field(
-        "auto", description="auto: CTranslate2 where the architecture converts (BART, Marian, "
-        "T5, M2M/NLLB, PEGASUS), else transformers")
+        "auto", description="auto: CTranslate2 where it is installed (the ct2 extra) and "
+        "converts the model's architecture (models.engines.CT2_ARCHITECTURES), else transformers")
     compute_type: Literal["auto", "float32", "int8", "int8_float32", "float16", "bfloat16",
                           "int8_float16"] = Field(
         "auto", description="auto: the fastest measured for the device (CTranslate2), float32 "
@@ -212,6 +230,8 @@ class RuntimeConfig(Strict):
 
 
 class StorageConfig(Strict):
+    """How S3 is reached: credentials and timeouts."""
+
     aws_credentials_block: str | None = Field(
         None, description="name of a Prefect AwsCredentials block for S3 (endpoint in its "
         "aws_client_parameters); empty means boto3's own chain")
@@ -222,6 +242,8 @@ class StorageConfig(Strict):
 
 
 class AlertsConfig(Strict):
+    """The nightly alert, and how many failed articles a run may have."""
+
     notification_block: str | None = Field(
         None, description="'<block-type>/<name>' of a Prefect notification block, e.g. "
         "'custom-webhook/briefs-alerts'; the nightly alert automation sends it")
@@ -262,10 +284,11 @@ class ScaleConfig(Strict):
 
 
 class ScheduleConfig(Strict):
-    """The nightly schedule; infra/prefect.yaml must carry the same cron and timezone."""
+    """The nightly schedule (the nightly deployment's, flows/deployments.py); its timezone is
+    also the one a run's `{date}` (yesterday) is taken in."""
 
-    cron: str = "0 2 * * *"
-    timezone: str = "UTC"
+    cron: str = Field("0 2 * * *", description="when the nightly run starts (cron, local time)")
+    timezone: str = Field("Europe/Berlin", description="IANA name of the schedule's timezone")
 
     @field_validator("timezone")
     @classmethod
@@ -290,11 +313,9 @@ class GuardsConfig(Strict):
     @field_validator("fail_on")
     @classmethod
     def _known_codes(cls, value: list[str]) -> list[str]:
-        from briefs.tasks.quality.warnings import CODES
+        from briefs.tasks.quality.codes import known_codes  # the registry of codes
 
-        if unknown := sorted(set(value) - set(CODES)):
-            raise ValueError(f"unknown warning codes {unknown}; known: {', '.join(CODES)}")
-        return value
+        return known_codes(value)
 
 
 class DeliveryConfig(Strict):
@@ -308,7 +329,8 @@ class DeliveryConfig(Strict):
         "lifetime of the presigned S3 link to each digest (SigV4 allows a week at most)"))
     retries: int = Field(3, ge=0, description="a failed delivery is tried again this many "
                          "times, then recorded in the manifest; it never fails the briefs")
-    retry_delay_seconds: float = Field(10, ge=0)
+    retry_delay_seconds: float = Field(10, ge=0, description="the wait before a failed "
+                                       "message is sent again")
     max_seconds: float = Field(300, gt=0, description="delivery's time in all: a message not "
                                "sent by then is recorded as failed, so a dead server cannot "
                                "hold the run's end (SMTP waits 30 s per operation)")
@@ -333,7 +355,8 @@ class BriefsConfig(BaseSettings):
         extra="forbid", frozen=True, env_prefix="BRIEFS_", env_nested_delimiter="__",
     )
 
-    languages: Annotated[list[str], NoDecode] = Field(min_length=1)
+    languages: Annotated[list[str], NoDecode] = Field(
+        ["de", "fr", "es"], min_length=1, description="target languages of every brief")
     models: ModelsConfig
     generation: GenerationConfig = GenerationConfig()
     batching: BatchingConfig = BatchingConfig()

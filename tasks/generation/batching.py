@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from briefs.tasks.models.loading import LoadedModel
-from briefs.tasks.quality.guards import cut_at_limit
+from briefs.tasks.quality.token_limit import cut_at_limit
 
 log = logging.getLogger(__name__)
 

@@ -200,7 +200,11 @@ def choose_engine(setting: str, model_type: str, model_id: str) -> str:
     """`auto`: CTranslate2 where the architecture converts (and it is installed)."""
     if setting == "transformers":
         return setting
-    convertible = model_type in CT2_ARCHITECTURES and importlib.util.find_spec("ctranslate2")
+    installed = importlib.util.find_spec("ctranslate2") is not None
+    if setting == "ctranslate2" and not installed:
+        raise ModelUnavailable("runtime.engine is ctranslate2 but CTranslate2 is not installed: "
+                               "pip install 'briefs[ct2]', or set runtime.engine to auto")
+    convertible = model_type in CT2_ARCHITECTURES and installed
     if setting == "ctranslate2" and not convertible:
         raise ModelUnavailable(f"model {model_id!r} ({model_type}) cannot run on CTranslate2: "
                                f"it converts {', '.join(sorted(CT2_ARCHITECTURES))}; set "

@@ -122,8 +122,9 @@ def _train_sentencepiece(folder: Path) -> None:
 def _build_marian(folder: Path, src: str, tgt: str) -> None:
     import sentencepiece as spm
     import torch
-    from briefs.tasks.generation.targets import TARGETS
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    from briefs.tasks.generation.targets import TARGETS
 
     _train_sentencepiece(folder)
     shutil.copyfile(folder / "source.model", folder / "source.spm")

@@ -1,20 +1,8 @@
 """What a digest shows and in which order: each brief's outlet, section and date, the reader's
 order (outlet, newest first, title) and near-duplicate stories from several outlets grouped.
 
-Near-duplicates are found on the English title and summary of each brief (every brief has
-them: other languages go through English): the Sørensen-Dice coefficient of their two bags of
-lower-cased words (0-100: twice the words they share over all their words; RapidFuzz's Indel
-similarity of the sorted word lists, in C++; each brief against the leads so far: 2,000
-briefs take about 1.5 s). Two briefs of different outlets are one story at `SIMILAR` (60)
-or more. Measured on the shared
-corpus (XSum and CNN; `tests/test_digests.py` keeps it so): different stories score at most
-32.9 (one story's reference summary against another's first three sentences, 122,850 pairs),
-53.7 (first three sentences against first three, share-bar boilerplate in common) and 56.2
-(one-line summaries of one template: "X has signed a new contract with Y"); one story written
-twice by different hands (CNN's highlights against its lead) scores 12-53. So 60 groups copies
-of one text (syndicated wire copy, a lightly edited rewrite: 80 and more) and leaves separate
-what could be two stories: a missed group costs the editor a second read, a wrong one hides a
-story.
+Near-duplicates: the Dice coefficient of the English title and summary's word bags, at
+`SIMILAR` or more (the threshold and how it was measured: docs/output.md).
 """
 
 from __future__ import annotations
@@ -27,9 +15,10 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from briefs.tasks.generation.targets import ENGLISH, ENGLISH_TARGET, TARGETS
 from rapidfuzz import process, utils
 from rapidfuzz.distance import Indel
+
+from briefs.tasks.generation.targets import ENGLISH, ENGLISH_TARGET, TARGETS
 
 SIMILAR = 60.0  # word Dice coefficient at which two outlets' briefs are one story (see above)
 UNKNOWN_OUTLET = "other"

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+
 from briefs.tasks.core.config import BriefsConfig
 from briefs.tasks.core.records import Article, Brief, Failure
 from briefs.tasks.output.digest import DigestEntry, DigestItem, entries_in, language_name

@@ -24,6 +24,11 @@ def brief_key(article_id: str) -> str:
     return f"{BRIEFS_FOLDER}{article_id}.json"
 
 
+def run_manifest_key(run_id: str) -> str:
+    """Where a run's own manifest is kept: `runs/<run_id>/manifest.json`."""
+    return f"runs/{run_id}/manifest.json"
+
+
 def history_key(article_id: str, created_at: str) -> str:
     """Where a replaced brief is kept: `history/<article_id>/<its created_at>.json`."""
     return f"{HISTORY_FOLDER}{article_id}/{created_at}.json"

@@ -3,25 +3,27 @@
 Each finding is a `Notice` (tasks/quality/warnings.py) whose detail names the step, the language and
 what was seen. Guards never change an output; `fail_reason` turns the codes listed in
 `guards.fail_on` into an article's failure. Plain functions: no Prefect, no models (the caller
-passes token counts).
+passes token counts). Each guard is a `Guard` (its code, its check) in `GUARDS`, which
+`check_output` runs in order; codes and their meanings are registered in tasks/quality/codes.py.
 
-The thresholds were chosen on the shared corpus (../shared/corpus): none of its 351 human
-reference summaries nor its articles trips `repetition` or `empty_output`, and
-`wrong_language` was measured on its 10,111 sentence pairs (see `wrong_language`).
+The thresholds were chosen on the shared corpus (how: docs/guards.md).
 """
 
 from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import regex
+
 from briefs.tasks.ingest.source_language import detect_language, language_code
 from briefs.tasks.ingest.text import split_sentences, words
+from briefs.tasks.quality.codes import CODES, GUARD_CODES
+from briefs.tasks.quality.token_limit import cut_at_limit
 from briefs.tasks.quality.warnings import Notice, as_notice
 
 SUMMARY_STEP = "summary"  # the step whose `source` is the article (others: translations)
@@ -35,14 +37,7 @@ LONG_LOOP_WORDS = 50
 SHARE_MIN_TRIGRAMS = 30  # texts this long (in 3-grams) are also judged by their share...
 MAX_REPEATED_SHARE = 0.5  # ...of 3-grams that repeat an earlier one (articles: at most 0.32)
 
-# max_new_tokens: tokens within this many of the limit count as stopped by it (engines count
-# the end-of-sequence token differently).
-LIMIT_SLACK = 1
-SENTENCE_END = regex.compile(
-    r"[.!?\u2026\u203c\u2047-\u2049\u037e\u0589\u061f\u06d4\u0964\u0965\u104a\u104b\u1362"
-    r"\u17d4\u3002\uff01\uff0e\uff1f\uff61]"
-    r"[\"'\u00bb\u2019\u201d\u203a\u300d\u300f\u3011\uff09\uff3d)\]}]*$"
-)
+# max_new_tokens: `cut_at_limit` and its constants are in tasks/quality/token_limit.py
 
 # wrong_language
 MIN_LANGUAGE_WORDS = 10  # words left once names and numbers are taken out
@@ -73,46 +68,141 @@ NOT_NAMES = {"en": frozenset({"i", "mr", "mrs", "ms", "mx", "miss", "dr", "prof"
 CAPITALISED_NOUNS = frozenset({"de", "lb"})
 
 
+@dataclass(frozen=True)
+class Output:
+    """One output as the guards read it: `text`, the output of `step` ("summary",
+    "translation") in `language` (ISO 639-1), made from `source` (the article for a summary,
+    the English summary for a translation); `tokens` generated under `max_new_tokens`."""
+
+    text: str
+    step: str
+    language: str
+    where: str  # how details name the output: "summary 'en'"
+    source: str | None = None
+    tokens: int | None = None
+    max_new_tokens: int | None = None
+    check_language: bool = True
+
+    @functools.cached_property
+    def words(self) -> list[str]:
+        return words(self.text)
+
+    @property
+    def of_article(self) -> bool:
+        """Whether this is a summary with its article (the summary-only guards' input)."""
+        return self.step == SUMMARY_STEP and self.source is not None
+
+
+@dataclass(frozen=True)
+class Guard:
+    """One output guard: `check` reads an output and says what it saw (the detail after
+    "STEP 'LANG': "), or None when the output is fine. Its meaning is its code's, registered
+    in tasks/quality/codes.py."""
+
+    code: str
+    check: Callable[[Output], str | None]
+    summary_only: bool = False  # runs on a summary with its article only
+    alone: bool = False  # when it fires, the output gets this warning and no other
+
+    def __post_init__(self) -> None:
+        if self.code not in GUARD_CODES:
+            raise ValueError(f"{self.code!r} is not registered as an output guard's code")
+
+    @property
+    def meaning(self) -> str:
+        return CODES[self.code]
+
+
 def check_output(
     text: str, *, step: str, language: str, source: str | None = None,
     tokens: int | None = None, max_new_tokens: int | None = None, check_language: bool = True,
 ) -> list[Notice]:
-    """The warnings on one output: `text` is the output of `step` ("summary", "translation")
-    in `language` (ISO 639-1), made from `source` (the article for a summary, the English
-    summary for a translation); `tokens` is how many tokens the model generated for it under
-    the limit `max_new_tokens`.
+    """The warnings on one output (see `Output` for the arguments), one per guard of `GUARDS`
+    that fires, in `GUARDS`' order.
 
     An empty output gets `empty_output` alone. The summary-only checks (`longer_than_input`,
     `unsupported_numbers`, `unsupported_entities`) need `source`; `max_new_tokens` needs
     both counts; `wrong_language` runs when `check_language`.
     """
-    where = f"{step} {language!r}"
-    language = language_code(language) or language  # "zh-Hans" → "zh"
-    if not text.strip():
-        return [Notice("empty_output", f"{where}: the output is empty")]
+    output = Output(text, step, language_code(language) or language,  # "zh-Hans" → "zh"
+                    f"{step} {language!r}", source, tokens, max_new_tokens, check_language)
     notices: list[Notice] = []
-    tokens_of_text = words(text)
-    if loop := find_repetition(tokens_of_text, language):
-        notices.append(Notice("repetition", f"{where}: {loop}"))
-    if step == SUMMARY_STEP and source is not None:
-        source_words = words(source)
-        if len(tokens_of_text) > len(source_words):
-            notices.append(Notice("longer_than_input", f"{where}: {len(tokens_of_text)} words, "
-                                  f"the article has {len(source_words)}"))
-        if numbers := unsupported_numbers(text, source):
-            notices.append(Notice("unsupported_numbers", f"{where}: {_count(numbers, 'number')} "
-                                  f"not in the article: {_quoted(numbers)}"))
-        if names := unsupported_names(text, source, language):
-            notices.append(Notice("unsupported_entities", f"{where}: {_count(names, 'name')} "
-                                  f"not in the article: {_quoted(names)}"))
-    if cut_at_limit(text, tokens, max_new_tokens):
-        notices.append(Notice("max_new_tokens", f"{where}: {tokens} tokens generated, the "
-                              f"limit is {max_new_tokens}, and it ends mid-sentence: "
-                              f"{_tail(text)!r}"))
-    if check_language and (other := wrong_language(text, language)):
-        notices.append(Notice("wrong_language", f"{where}: the text reads as {other[0]!r}, "
-                              f"not {language!r} (lingua's confidence {other[1]:.2f})"))
+    for guard in GUARDS:
+        if guard.summary_only and not output.of_article:
+            continue
+        if (detail := guard.check(output)) is None:
+            continue
+        notice = Notice(guard.code, f"{output.where}: {detail}")
+        if guard.alone:
+            return [notice]
+        notices.append(notice)
     return notices
+
+
+def _empty(output: Output) -> str | None:
+    return None if output.text.strip() else "the output is empty"
+
+
+def _repetition(output: Output) -> str | None:
+    loop = find_repetition(output.words, output.language)
+    return str(loop) if loop else None
+
+
+def _longer_than_input(output: Output) -> str | None:
+    source_words = words(output.source or "")
+    if len(output.words) <= len(source_words):
+        return None
+    return f"{len(output.words)} words, the article has {len(source_words)}"
+
+
+def _unsupported_numbers(output: Output) -> str | None:
+    numbers = unsupported_numbers(output.text, output.source or "")
+    if not numbers:
+        return None
+    return f"{_count(numbers, 'number')} not in the article: {_quoted(numbers)}"
+
+
+def _unsupported_entities(output: Output) -> str | None:
+    names = unsupported_names(output.text, output.source or "", output.language)
+    if not names:
+        return None
+    return f"{_count(names, 'name')} not in the article: {_quoted(names)}"
+
+
+def _max_new_tokens(output: Output) -> str | None:
+    if not cut_at_limit(output.text, output.tokens, output.max_new_tokens):
+        return None
+    return (f"{output.tokens} tokens generated, the limit is {output.max_new_tokens}, and it "
+            f"ends mid-sentence: {_tail(output.text)!r}")
+
+
+def _wrong_language(output: Output) -> str | None:
+    other = wrong_language(output.text, output.language) if output.check_language else None
+    if other is None:
+        return None
+    return (f"the text reads as {other[0]!r}, not {output.language!r} (lingua's confidence "
+            f"{other[1]:.2f})")
+
+
+def _one_per_code(guards: tuple[Guard, ...]) -> tuple[Guard, ...]:
+    """`guards`, refused unless each output guard's registered code has exactly one."""
+    if sorted(g.code for g in guards) != sorted(GUARD_CODES):
+        raise RuntimeError(f"output guards {[g.code for g in guards]} do not match the codes "
+                           f"registered for them: {list(GUARD_CODES)}")
+    return guards
+
+
+# The output guards, in the order they run and their warnings are listed. A new guard: its
+# code and meaning in tasks/quality/codes.py (raised by OUTPUT_GUARD), its check here.
+GUARDS: tuple[Guard, ...] = _one_per_code((
+    Guard("empty_output", _empty, alone=True),
+    Guard("repetition", _repetition),
+    Guard("longer_than_input", _longer_than_input, summary_only=True),
+    Guard("unsupported_numbers", _unsupported_numbers, summary_only=True),
+    Guard("unsupported_entities", _unsupported_entities, summary_only=True),
+    Guard("max_new_tokens", _max_new_tokens),
+    Guard("wrong_language", _wrong_language),
+))
 
 
 def fail_reason(notices: Iterable[Notice | Mapping[str, Any] | str], fail_on: Iterable[str]
@@ -178,17 +268,7 @@ def find_repetition(tokens: list[str], language: str = "en") -> Loop | None:
     return None
 
 
-# --- max_new_tokens -------------------------------------------------------------------------
-
-def cut_at_limit(text: str, tokens: int | None, max_new_tokens: int | None) -> bool:
-    """Whether generation stopped at `max_new_tokens` (within one token) mid-sentence: the
-    text does not end with a sentence-final mark (. ! ? … 。 ！ ？ and others), optionally
-    followed by closing quotes or brackets. Thai puts no mark at a sentence's end, so a Thai
-    output at the limit is always reported."""
-    if tokens is None or max_new_tokens is None or tokens < max_new_tokens - LIMIT_SLACK:
-        return False
-    return not SENTENCE_END.search(text.rstrip())
-
+# --- max_new_tokens (cut_at_limit: tasks/quality/token_limit.py) -----------------------
 
 def _tail(text: str, chars: int = 40) -> str:
     text = text.rstrip()
@@ -204,16 +284,9 @@ def wrong_language(text: str, expected: str) -> tuple[str, float] | None:
     """The language `text` reads as, with lingua's confidence, when that is confidently not
     `expected`; None when it is `expected`, or cannot be told.
 
-    Capitalised words (names, mostly) and anything with a digit are taken out first (names
-    alone made lingua call 1 in 700 English news sentences Latin, Tagalog or Danish); at
-    least 10 words must be left (a CJK or Thai character counts as one). The fast detector
-    (`source_language.detect_language`, lingua's low-accuracy mode over all its languages)
-    must be at least 0.5 sure of another language, and lingua's high-accuracy mode, choosing
-    between that language and `expected` alone, at least 0.9 sure. On the corpus's 10,111
-    sentence pairs (and pairs of consecutive sentences) that flagged 1 of 25,338 correct texts
-    and 99.6% of those texts when judged against the other language of their pair; the fast
-    detector alone (no confirmation) flagged 94. Expected languages lingua does not know are
-    never reported.
+    Names and numbers are left out, at least 10 words must be left; the fast detector must be
+    0.5 sure of another language and lingua's high-accuracy mode 0.9 sure between the two
+    (measured on the corpus: docs/guards.md). Languages lingua does not know: never reported.
     """
     languages = _lingua_languages()
     expected = _same(language_code(expected) or expected)

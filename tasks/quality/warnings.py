@@ -8,25 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from briefs.tasks.generation.targets import ENGLISH
+from briefs.tasks.quality import codes
 
-CODES: dict[str, str] = {
-    # what the input or the run itself says
-    "random_weights": "a model has random weights: its output is gibberish (tests only)",
-    "no_title": "the source has no title; its first sentence is used",
-    "language_unsure": "the language detector is unsure of the source language",
-    "language_mismatch": "the declared language differs from the detected one",
-    "glossary_lost": "a glossary term did not come through a translation",
-    # output guards (tasks/quality/guards.py): they read a finished brief and never change it
-    "empty_output": "a summary or translation is empty or only whitespace",
-    "repetition": "a summary or translation repeats an n-gram in a loop",
-    "longer_than_input": "a summary is longer than the article it summarizes",
-    "max_new_tokens": "a summary or translation stopped at max_new_tokens, mid-sentence",
-    "unsupported_numbers": "the summary has numbers that are not in the article",
-    "unsupported_entities": "the summary names people, places or organisations the article "
-                            "does not",
-    "wrong_language": "a summary or translation is not in the language it should be",
-    "uncoded": "a warning of a brief written before warnings had codes",
-}
+# code → meaning, derived from the registry of codes (tasks/quality/codes.py): add codes there
+CODES: dict[str, str] = codes.CODES
 
 
 @dataclass(frozen=True)

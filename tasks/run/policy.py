@@ -15,15 +15,20 @@ class Deadline:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.ends = time.monotonic() + seconds
-        self.missed = False  # set once work was left undone because time ran out
+        self.missed = False  # set by mark_missed: work was left undone because time ran out
 
     def remaining(self) -> float:
+        """Seconds left, never below 0."""
         return max(self.ends - time.monotonic(), 0.0)
 
     def passed(self) -> bool:
-        if self.remaining() <= 0:
-            self.missed = True
-        return self.missed
+        """Whether no more work may start: the time is up, or work was already cut off by
+        it. Changes nothing (see `mark_missed`)."""
+        return self.missed or self.remaining() <= 0
+
+    def mark_missed(self) -> None:
+        """Record that work is left undone because of the limit: the run ends timed out."""
+        self.missed = True
 
     @property
     def reason(self) -> str:

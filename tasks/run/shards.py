@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from briefs.tasks.core.records import Failure
 from briefs.tasks.output.storage import ObjectInfo
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SHARD_RESULT_FORMAT = 1
 
@@ -103,7 +104,7 @@ def shard_result_document(spec: ShardSpec, flow_run_id: str, written: list[dict[
                           timings: dict[str, float]) -> dict[str, Any]:
     """What a shard run hands back: its briefs (as written or reused), every article it could
     not brief with the reason, and each briefed article's text digest (for duplicates found
-    across shards)."""
+    across shards). One parameter per field of the document: its format, spelled out."""
     return {
         "format": SHARD_RESULT_FORMAT,
         "run_id": spec.run_id,

@@ -1,0 +1,102 @@
+"""The deployments of briefs, defined once: `make deploy` applies them to the process work pool,
+`make deploy-k8s` to the Kubernetes one, and `briefs serve` serves the nightly one itself.
+
+    python -m briefs.flows.deployments process [--home DIR]
+    python -m briefs.flows.deployments kubernetes --image IMAGE
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.schedules import Cron
+
+from briefs.flows import RUN_LOGGERS
+from briefs.flows.briefs_flow import briefs
+from briefs.flows.eval_flow import briefs_eval
+from briefs.tasks.core.config import load_config
+from briefs.tasks.events import late_arrivals_trigger
+
+Pool = Literal["process", "kubernetes"]
+POOLS: dict[Pool, str] = {"process": "briefs", "kubernetes": "briefs-k8s"}
+NIGHTLY_SOURCE = "s3://news-in/{date}/"
+NIGHTLY_DEST = "s3://news-briefs/{date}/"
+SCHEDULE_SLUG = "nightly-0200"  # a redeploy updates the schedule with this slug in place
+RUN_ENV = {"PREFECT_LOGGING_EXTRA_LOGGERS": RUN_LOGGERS}
+# One nightly run at a time: a run started during another waits for it.
+ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+# Kubernetes: a Job per run in the image; shards on a GPU node (infra/k8s/base-job-template.json).
+K8S_NIGHTLY = {"cpu_request": "1", "memory_request": "2Gi", "memory_limit": "4Gi"}
+K8S_SHARD = {"gpu_count": 1, "node_selector": {"nvidia.com/gpu.present": "true"},
+             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
+                              "effect": "NoSchedule"}]}
+
+
+def nightly_schedule(models: str = "default") -> Cron:
+    """The config's nightly cron and timezone."""
+    schedule = load_config(models).schedule
+    return Cron(schedule.cron, timezone=schedule.timezone, slug=SCHEDULE_SLUG)
+
+
+def nightly(job_variables: dict[str, Any], source: str = NIGHTLY_SOURCE,
+            dest: str = NIGHTLY_DEST, models: str = "default") -> RunnerDeployment:
+    """Every night, yesterday's articles; late arrivals by event (the trigger)."""
+    return briefs.to_deployment(
+        name="nightly", description="Every night, brief yesterday's articles.",
+        entrypoint_type=EntrypointType.MODULE_PATH, schedules=[nightly_schedule(models)],
+        triggers=[late_arrivals_trigger(source)], concurrency_limit=ONE_AT_A_TIME,
+        parameters={"source": source, "dest": dest, "models": models},
+        job_variables=job_variables)
+
+
+def shard(job_variables: dict[str, Any]) -> RunnerDeployment:
+    """One shard of a night that fans out; the parent run starts it (scale.shard_deployment)."""
+    return briefs.to_deployment(
+        name="shard", entrypoint_type=EntrypointType.MODULE_PATH, job_variables=job_variables,
+        description="One shard of a nightly run that fans out (scale in the config). "
+                    "Started by the parent run.")
+
+
+def evaluation(job_variables: dict[str, Any]) -> RunnerDeployment:
+    """The models' scores on the shared corpus, by hand; no schedule."""
+    return briefs_eval.to_deployment(
+        name="eval", entrypoint_type=EntrypointType.MODULE_PATH, job_variables=job_variables,
+        parameters={"models": "default", "limit": 100},
+        description="Score the models on the shared corpus (ROUGE, BLEU, chrF), against a "
+                    "baseline report when given.")
+
+
+def for_pool(pool: Pool, home: Path | None = None,
+             image: str | None = None) -> list[RunnerDeployment]:
+    """The deployments of one work pool. A process worker runs flows in `home` (eval's paths
+    are relative to it); a Kubernetes Job runs them in `image`, which has no shared corpus,
+    so eval stays on the process pool."""
+    if pool == "process":
+        variables = {"env": RUN_ENV, "working_dir": str((home or Path.cwd()).resolve())}
+        return [nightly(variables), shard(variables), evaluation(variables)]
+    if not image:
+        raise ValueError("a Kubernetes deployment needs --image (BRIEFS_IMAGE)")
+    base = {"image": image, "env": RUN_ENV}
+    return [nightly(base | K8S_NIGHTLY), shard(base | K8S_SHARD)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Apply one pool's deployments to the Prefect API in PREFECT_API_URL."""
+    from prefect import deploy
+
+    parser = argparse.ArgumentParser(prog="python -m briefs.flows.deployments")
+    parser.add_argument("pool", choices=list(POOLS))
+    parser.add_argument("--home", type=Path, help="the checkout a process worker runs in")
+    parser.add_argument("--image", help="the worker image (Kubernetes)")
+    args = parser.parse_args(argv)
+    deployments = for_pool(args.pool, args.home, args.image)
+    deploy(*deployments, work_pool_name=POOLS[args.pool], build=False, push=False,
+           print_next_steps_message=False, ignore_warnings=True)
+
+
+if __name__ == "__main__":
+    main()
