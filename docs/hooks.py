@@ -32,7 +32,8 @@ from pydantic_core import PydanticUndefined
 CONFIG_MARKER = "<!-- config-reference -->"
 CODES_MARKER = "<!-- warning-codes -->"
 LAYOUT_MARKER = "<!-- layout -->"
-MARKERS = (CONFIG_MARKER, CODES_MARKER, LAYOUT_MARKER)
+CT2_MARKER = "<!-- ct2-architectures -->"
+MARKERS = (CONFIG_MARKER, CODES_MARKER, LAYOUT_MARKER, CT2_MARKER)
 _replaced: set[str] = set()
 
 
@@ -42,7 +43,8 @@ def on_pre_build(config: Any) -> None:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     generators = {CONFIG_MARKER: config_reference, CODES_MARKER: warning_codes,
-                  LAYOUT_MARKER: lambda: layout(Path(config["config_file_path"]).parent)}
+                  LAYOUT_MARKER: lambda: layout(Path(config["config_file_path"]).parent),
+                  CT2_MARKER: ct2_architectures}
     for marker, generate in generators.items():
         if marker in markdown:
             markdown = markdown.replace(marker, generate())
@@ -63,6 +65,13 @@ def warning_codes() -> str:
 
     rows = [f"| `{code}` | {text(meaning)} |" for code, meaning in CODES.items()]
     return "\n".join(["| code | meaning |", "|---|---|", *rows]) + "\n"
+
+
+def ct2_architectures() -> str:
+    """The model types CTranslate2 converts (`model_type` in a model's config.json)."""
+    from briefs.tasks.models.engines import CT2_ARCHITECTURES
+
+    return ", ".join(f"`{name}`" for name in sorted(CT2_ARCHITECTURES))
 
 
 # --- the layout ---------------------------------------------------------------------------

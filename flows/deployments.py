@@ -36,20 +36,18 @@ K8S_SHARD = {"gpu_count": 1, "node_selector": {"nvidia.com/gpu.present": "true"}
                               "effect": "NoSchedule"}]}
 
 
-def nightly_schedule(models: str = "default") -> Cron:
-    """The config's nightly cron and timezone."""
-    schedule = load_config(models).schedule
-    return Cron(schedule.cron, timezone=schedule.timezone, slug=SCHEDULE_SLUG)
-
-
 def nightly(job_variables: dict[str, Any], source: str = NIGHTLY_SOURCE,
             dest: str = NIGHTLY_DEST, models: str = "default") -> RunnerDeployment:
-    """Every night, yesterday's articles; late arrivals by event (the trigger)."""
+    """Every night, yesterday's articles; late arrivals by event (the trigger). The schedule
+    and the languages the run form starts with are the preset's."""
+    config = load_config(models)
+    schedule = Cron(config.schedule.cron, timezone=config.schedule.timezone, slug=SCHEDULE_SLUG)
     return briefs.to_deployment(
         name="nightly", description="Every night, brief yesterday's articles.",
-        entrypoint_type=EntrypointType.MODULE_PATH, schedules=[nightly_schedule(models)],
+        entrypoint_type=EntrypointType.MODULE_PATH, schedules=[schedule],
         triggers=[late_arrivals_trigger(source)], concurrency_limit=ONE_AT_A_TIME,
-        parameters={"source": source, "dest": dest, "models": models},
+        parameters={"source": source, "dest": dest, "models": models,
+                    "languages": config.languages},
         job_variables=job_variables)
 
 

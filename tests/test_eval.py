@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from briefs.tasks.quality import evaluation
-from tests.conftest import corpus_or_skip
+from tests.helpers import corpus_or_skip
 
 ARGS = ["eval", "--models", "tiny", "--languages", "de", "--limit", "4"]
 
@@ -163,3 +163,12 @@ def test_a_report_that_scored_nothing_is_named_unscored():
                                "fr": {"bleu": 1.0, "n": 4, "failed": 1}}}
     assert evaluation.unscored(report) == ["summaries: no rows",
                                            "translations.de: all 4 outputs failed"]
+
+
+def test_the_corpus_is_found_beside_the_checkout_a_run_starts_in(tmp_path, monkeypatch):
+    """Not beside the module's file, which is in site-packages once the wheel is installed."""
+    (tmp_path / "shared" / "corpus").mkdir(parents=True)
+    (tmp_path / "checkout").mkdir()
+    monkeypatch.chdir(tmp_path / "checkout")
+    monkeypatch.delenv("BRIEFS_CORPUS", raising=False)
+    assert evaluation.corpus_dir() == tmp_path / "shared" / "corpus"

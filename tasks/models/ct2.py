@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from briefs.tasks.models.cache import build_once, cache_dir
+from briefs.tasks.models.cache import build_once, cache_dir, is_built
 
 log = logging.getLogger(__name__)
 CANDIDATES = {"cpu": ("int8", "float32"), "cuda": ("int8_float16", "float16", "bfloat16")}
@@ -39,7 +39,7 @@ def converted_folder(model_id: str, revision: str | None,
     """The CTranslate2 folder of a model, converted from the loaded model on first use."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "--", model_id.strip("/"))[-80:]
     target = cache_dir("ctranslate2") / f"{name}-{(revision or 'unversioned').replace(':', '-')}"
-    if (target / "model.bin").exists():
+    if is_built(target):
         return target
 
     def convert(staging: Path) -> None:
@@ -48,7 +48,7 @@ def converted_folder(model_id: str, revision: str | None,
             model.config.normalize_before = False  # the converter reads it; BART is post-norm
         _convert(model, tokenizer, staging)
 
-    build_once(target, "model.bin", convert)
+    build_once(target, convert)
     log.info("converted %s (revision %s) for CTranslate2 into %s", model_id, revision, target)
     return target
 

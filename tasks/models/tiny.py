@@ -12,7 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
-from briefs.tasks.models.cache import build_once, cache_dir
+from briefs.tasks.models.cache import build_once, cache_dir, is_built
 
 TINY_PREFIX = "briefs-tiny/"
 SUMMARIZER_ID = "briefs-tiny/bart-random-weights"
@@ -49,7 +49,7 @@ def tiny_model_path(model_id: str) -> Path:
     """Return the folder of a tiny model, building it on first use."""
     name = model_id.removeprefix(TINY_PREFIX)
     target = cache_root() / f"{name}-{fingerprint()}"
-    if (target / "config.json").exists():
+    if is_built(target):
         return target
     if model_id == SUMMARIZER_ID:
         builder = _build_bart
@@ -65,7 +65,7 @@ def tiny_model_path(model_id: str) -> Path:
             f"unknown tiny model {model_id!r}: expected {SUMMARIZER_ID!r}, {NLLB_ID!r} or "
             "'briefs-tiny/marian-<source>-<target>-random-weights'"
         )
-    return build_once(target, "config.json", builder)
+    return build_once(target, builder)
 
 
 def _seeded(name: str) -> int:

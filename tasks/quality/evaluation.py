@@ -20,7 +20,6 @@ from briefs.tasks.generation.targets import ENGLISH
 from briefs.tasks.generation.translate import translate_texts
 from briefs.tasks.ingest.text import split_sentences
 
-REPO = Path(__file__).resolve().parent.parent
 SUMMARIES_FILE = "summaries.jsonl"
 PARALLEL_FILE = "parallel.jsonl"
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
@@ -33,8 +32,10 @@ class EvaluationError(RuntimeError):
 
 
 def corpus_dir() -> Path:
-    """The shared corpus: `BRIEFS_CORPUS`, else `../shared/corpus` beside the repository."""
-    return Path(os.environ.get("BRIEFS_CORPUS") or REPO.parent / "shared" / "corpus")
+    """The shared corpus: `BRIEFS_CORPUS`, else `../shared/corpus` beside the directory the run
+    starts in (the checkout: `make eval`, a process worker's working_dir), never a path inside
+    the installed package."""
+    return Path(os.environ.get("BRIEFS_CORPUS") or Path.cwd().parent / "shared" / "corpus")
 
 
 @dataclass(frozen=True)
