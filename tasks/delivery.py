@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 EMAIL_BLOCK_TYPE = "email-server-credentials"
 SMTP_TIMEOUT_SECONDS = 30.0  # per connect and per answer: a dead mail server cannot hold a run
 _URL_KEPT = r"\1\2/..."  # scheme and host
-_URL = re.compile(r"\b([a-z][a-z0-9+.-]*://)(?:[^@/\s'\"]*@)?([^/\s'\"?#]+)[^\s'\"]*", re.I)
+# Scheme and userinfo bounded: unbounded, a long run of "a." made every position rescan the rest.
+_URL = re.compile(r"\b([a-z][a-z0-9+.-]{0,31}://)(?:[^@/\s'\"]{0,256}@)?([^/\s'\"?#]+)[^\s'\"]*",
+                  re.I)
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 from briefs.flows import RUN_LOGGERS
-
-REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO / "seeds"
-CORPUS = Path(os.environ.get("BRIEFS_CORPUS", REPO.parent / "shared" / "corpus"))
+from tests.helpers import TRANSFORMERS, tiny_model
 
 # Before Prefect is imported anywhere: a private home, no analytics, a patient startup.
 # Removed when the process exits: atexit runs it after Prefect's own exit handlers (registered
@@ -42,21 +38,6 @@ for name in list(os.environ):  # configuration comes from the tests, not the cal
     if name.startswith("BRIEFS_") and name not in (
             "BRIEFS_CACHE_DIR", "BRIEFS_CORPUS", "BRIEFS_TEST_ARTIFACTS"):
         del os.environ[name]
-
-
-def missing(reason: str) -> NoReturn:
-    """Skip a test whose prerequisite is missing; in CI (`CI` set, non-empty) fail it instead,
-    so that CI cannot go green without running it."""
-    if os.environ.get("CI"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
-def corpus_or_skip() -> Path:
-    """The shared corpus; a test without it skips (fails in CI)."""
-    if not CORPUS.is_dir():
-        missing(f"the shared test corpus is absent (looked in {CORPUS}); set BRIEFS_CORPUS")
-    return CORPUS
 
 
 @pytest.fixture(scope="session")
@@ -100,20 +81,6 @@ def tiny_config():
     from briefs.tasks.core.config import load_config
 
     return load_config("tiny")
-
-
-TRANSFORMERS = {"engine": "transformers", "compute_type": "float32"}
-CTRANSLATE2 = {"engine": "ctranslate2", "compute_type": "float32"}
-
-
-def tiny_model(role: str, engine: dict[str, str]):
-    """A tiny model (`summarizer` or a translator's language) on the given engine."""
-    from briefs.tasks.core.config import RuntimeConfig, load_config
-    from briefs.tasks.models.loading import load_model
-
-    models = load_config("tiny").models
-    ref = models.summarizer if role == "summarizer" else models.translator(role)
-    return load_model(ref, RuntimeConfig(**engine))
 
 
 @pytest.fixture(scope="session")

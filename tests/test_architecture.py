@@ -7,7 +7,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 TASKS = REPO / "tasks"
 

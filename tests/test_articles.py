@@ -12,8 +12,9 @@ import pytest
 from briefs.tasks.core.config import LimitsConfig
 from briefs.tasks.core.records import Article, Failure
 from briefs.tasks.ingest.articles import RawObject, article_id_for, input_format, parse_object
-from tests.conftest import SEEDS, corpus_or_skip
+from briefs.tasks.ingest.text import split_sentences
 from tests.corpus_sample import html_pages, summaries
+from tests.helpers import SEEDS, corpus_or_skip
 
 LIMITS = LimitsConfig()
 BODY = "The council approved the budget on Monday. Schools and hospitals get more money."
@@ -261,6 +262,76 @@ def test_a_first_line_that_runs_on_is_not_a_title(first, second):
     text = f"{first}\n{second} {BODY}"  # the second line is much longer than the first
     article = only_article("council.txt", text.encode())
     assert (article.title, article.text) == ("", text)
+
+
+# --- hard-wrapped text: lines joined again before sentences are split ----------------------
+
+INJURY = ("The 22-year-old fractured her neck and back, dislocated her pelvis and broke three "
+          "ribs in the fall.")
+INJURY_BODY = ("She was flown to hospital in Innsbruck, where surgeons operated on her for six "
+               "hours. Her team said she was awake and talking on Wednesday.")
+GERMAN_LEAD = ("Die Bundesregierung hat am Mittwoch einen neuen Entwurf für das "
+               "Klimaschutzgesetz vorgelegt.")
+GERMAN_BODY = "Umweltverbände begrüßten den Schritt. Die Opposition sprach von Symbolpolitik."
+CHINESE_LEAD = "北京时间周二，国家统计局发布了最新的经济数据。"
+CHINESE_BODY = ("数据显示，第三季度国内生产总值同比增长百分之四点八，略高于市场预期。"
+                "分析人士认为，消费回暖是主要原因。")
+
+
+def derived_title(key: str, text: str) -> Article:
+    """The article of a title-less text file, its language detected and its title derived,
+    as a run reads it."""
+    from briefs.tasks.ingest.source_language import describe
+
+    article = only_article(key, text.encode())
+    assert article.title == "", article.title  # no line of it stands alone as a title
+    describe(article, 0.5)
+    return article
+
+
+def test_a_hard_wrapped_article_is_titled_by_its_first_whole_sentence():
+    text = hard_wrapped([f"{INJURY} {INJURY_BODY}"], 60)
+    assert text.split("\n")[0] == "The 22-year-old fractured her neck and back, dislocated her"
+    article = derived_title("injury.txt", text)
+    assert article.title == INJURY
+    assert [w.code for w in article.warnings] == ["no_title"]
+
+
+def test_a_hard_wrapped_german_article_is_titled_by_its_first_whole_sentence():
+    text = hard_wrapped([GERMAN_LEAD + " " + GERMAN_BODY], 48)
+    assert text.split("\n")[1].startswith("Entwurf")  # a break before a noun
+    article = derived_title("klima.txt", text)
+    assert (article.language, article.title) == ("de", GERMAN_LEAD)
+
+
+def test_a_hard_wrapped_chinese_article_is_joined_without_spaces():
+    wrapped = "\n".join((CHINESE_LEAD + CHINESE_BODY)[i:i + 18]
+                        for i in range(0, len(CHINESE_LEAD + CHINESE_BODY), 18))
+    assert wrapped.split("\n")[0] == CHINESE_LEAD[:18]  # the lead runs over two lines
+    article = derived_title("tongji.txt", wrapped)
+    assert (article.language, article.title) == ("zh", CHINESE_LEAD)
+    assert split_sentences(wrapped, "zh") == [CHINESE_LEAD, *re.findall(r"[^。]+。",
+                                                                        CHINESE_BODY)]
+
+
+@pytest.mark.parametrize("width", [50, 72])
+def test_hard_wrapping_changes_no_sentence_of_a_corpus_article(width):
+    """Sentences (what chunks are packed from) are the same wrapped or not: a line break
+    inside a paragraph is a space, a blank line ends the paragraph."""
+    for row in summaries(corpus_or_skip(), 30):
+        paragraphs = [p for p in row["article"].split("\n") if p.strip()]
+        wrapped = split_sentences(hard_wrapped(paragraphs, width))
+        unwrapped = split_sentences("\n\n".join(paragraphs))
+        assert [s.split() for s in wrapped] == [s.split() for s in unwrapped], row["id"]
+
+
+def test_a_line_that_stands_alone_stays_a_sentence_of_its_own():
+    dateline = "LONDON, 27 November"
+    text = f"{dateline}\n{hard_wrapped([INJURY], 60)}\n\n## Recovery\n{INJURY_BODY}"
+    assert split_sentences(text) == [dateline, INJURY, "## Recovery",
+                                     *split_sentences(INJURY_BODY)]
+    first, second = split_sentences(INJURY_BODY)
+    assert split_sentences(f"{first}\n{second}") == [first, second]
 
 
 # --- article ids from the record's own id or URL ---------------------------------------------

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import corpus_or_skip
 from tests.corpus_sample import summaries
+from tests.helpers import corpus_or_skip
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun

@@ -19,7 +19,7 @@ import pytest
 from briefs.tasks.core.config import ConfigError, DeliveryConfig, load_config
 from briefs.tasks.delivery import build_messages, deliver, describe
 from briefs.tasks.output.storage import open_store
-from tests.conftest import SEEDS
+from tests.helpers import SEEDS
 from tests.prefect_stack import free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import corpus_or_skip, missing
 from tests.corpus_sample import mixed_objects
+from tests.helpers import CHROMIUM_FLAGS, corpus_or_skip, missing, screenshots
 from tests.prefect_stack import (
     deploy,
     final_state,
@@ -250,8 +250,7 @@ def test_a_failed_nightly_run_sends_the_alert(worker, client, alerts):
 @pytest.mark.timeout(300)
 def test_a_nightly_run_past_its_time_limit_ends_timed_out_and_sends_the_alert(
         worker, client, alerts, s3, tmp_path):
-    from tests.test_outcome import SLOW_SUMMARIES
-    from tests.test_reuse import tiny_config
+    from tests.helpers import SLOW_SUMMARIES, tiny_config
 
     config = tiny_config(tmp_path, "one-second", timeouts={"run_seconds": 1},
                          generation=SLOW_SUMMARIES, batching={"articles_per_task": 1})
@@ -314,7 +313,7 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
         worker, client, s3, server_env, tmp_path):
     from prefect.client.schemas.actions import DeploymentUpdate
 
-    from tests.test_editors import s3_record
+    from tests.helpers import s3_record
 
     # The trigger matches the deployment's own bucket, s3://news-in/: a night of this test's
     # own there, as other tests' runs may write to those buckets too.
@@ -362,7 +361,8 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
     assert all(e["status"] == "succeeded" for e in touched.values())
     assert night["counts"]["total"] == 3 and night["counts"]["succeeded"] == 3
     digest = s3.get_object(Bucket="news-briefs", Key=f"{LATE_NIGHT}/digests/de.md")["Body"].read()
-    assert f"Run {run.id} · 3 briefs".encode() in digest  # the night's, not only the two
+    assert " · 3 briefs in ".encode() in digest  # the night's, not only the two
+    assert digest.rstrip().endswith(f"Run {run.id}".encode())  # the run, at the foot
     assert stored(f"runs/{nightly.id}/manifest.json")["trigger"] == {"kind": "manual"}
 
 
@@ -375,17 +375,6 @@ def test_the_late_arrivals_trigger_matches_the_nightly_source_and_waits_out_its_
     assert trigger.match.model_dump(mode="json") == {"prefect.resource.id": "s3://news-in/*"}
     assert trigger.parameters["arrivals"]["seconds"] == trigger.within.total_seconds()
     assert trigger.schedule_after > trigger.within  # the window's events are stored by then
-
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def screenshots(tmp_path: Path) -> Path:
-    """Where the browser test saves its screenshots: $BRIEFS_TEST_ARTIFACTS, else tmp_path."""
-    folder = Path(os.environ.get("BRIEFS_TEST_ARTIFACTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def fill_and_submit(page, ui: str, deployment_id, night: dict, chosen: str,
@@ -486,4 +475,5 @@ def test_an_editor_briefs_one_article_again_from_the_ui_form(worker, client, s3,
     assert json.loads(stored(f"history/{chosen}/{replaced['created_at']}.json")) == replaced
     listed = s3.list_objects_v2(Bucket="browser-out", Prefix=f"{NIGHT}/briefs/")["Contents"]
     assert len(listed) == len(objects)
-    assert f"Run {run.id} · {len(objects)} briefs".encode() in stored("digests/fr.md")
+    assert f" · {len(objects)} briefs in ".encode() in stored("digests/fr.md")
+    assert stored("digests/fr.md").rstrip().endswith(f"Run {run.id}".encode())

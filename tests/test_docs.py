@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 README_LIMIT = 8192  # bytes: the README is the overview, the docs hold the rest
 

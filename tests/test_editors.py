@@ -18,8 +18,8 @@ from briefs.tasks.ingest.selection import select
 from briefs.tasks.output.layout import night_manifest
 from briefs.tasks.output.storage import ObjectInfo
 from briefs.tasks.run.nights import night_of
-from tests.conftest import corpus_or_skip
 from tests.corpus_sample import mixed_objects
+from tests.helpers import corpus_or_skip, s3_record
 
 NIGHT = "2026-11-27"
 
@@ -146,13 +146,6 @@ def test_the_night_of_an_object_comes_from_the_source_template():
 
 # --- S3 event notifications -------------------------------------------------------------
 
-def s3_record(key: str, event: str = "ObjectCreated:Put", bucket: str = "news-in") -> dict:
-    """A record as S3 writes it: the key URL-encoded, spaces as +."""
-    return {"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": event,
-            "eventTime": "2026-11-28T09:14:03.120Z",
-            "s3": {"bucket": {"name": bucket}, "object": {
-                "key": key, "size": 1234, "eTag": "0123abcd", "sequencer": "0065F0A1"}}}
-
 
 def test_notifications_in_every_envelope_name_the_created_objects():
     direct = {"Records": [s3_record("2026-11-27/late+news/caf%C3%A9.html"),
@@ -257,7 +250,8 @@ def test_chosen_articles_are_briefed_again_with_history_and_the_nights_digests(b
     assert read(dest, f"runs/{run['run_id']}/manifest.json") == run
     for lang in ("en", "de"):  # rebuilt from every brief of the night, not only the two
         digest = (dest / f"digests/{lang}.md").read_text(encoding="utf-8")
-        assert f"Run {run['run_id']} · 5 briefs" in digest
+        assert " · 5 briefs in " in digest.split("\n")[2]  # the night's, in its heading
+        assert digest.rstrip().endswith(f"Run {run['run_id']}")  # this run, at the foot
 
 
 @pytest.mark.usefixtures("prefect_api")

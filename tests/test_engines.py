@@ -12,9 +12,8 @@ from briefs.tasks.generation.batching import generate_texts
 from briefs.tasks.ingest.text import split_sentences
 from briefs.tasks.models import ct2
 from briefs.tasks.models.loading import ModelUnavailable, choose_engine
-from tests.conftest import CTRANSLATE2, TRANSFORMERS, corpus_or_skip, tiny_model
 from tests.corpus_sample import summaries
-from tests.test_reuse import tiny_config
+from tests.helpers import CTRANSLATE2, TRANSFORMERS, corpus_or_skip, tiny_config, tiny_model
 
 GREEDY = {"num_beams": 1, "min_new_tokens": 4, "max_new_tokens": 24}
 

@@ -12,7 +12,7 @@ from briefs.tasks.core.config import LimitsConfig
 from briefs.tasks.core.records import Article
 from briefs.tasks.ingest.articles import RawObject, decode_text, parse_object
 from briefs.tasks.quality.extraction_score import Score, score, tokens
-from tests.conftest import corpus_or_skip
+from tests.helpers import corpus_or_skip
 
 NONENGLISH = Path("nonenglish/newspaper-tests-nonenglish")
 UTF8_DECLARATION = re.compile(rb"""charset=(["']?)utf-8""", re.I)

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.output.storage import S3_MAX_ATTEMPTS
-from tests.conftest import SEEDS, corpus_or_skip
 from tests.corpus_sample import article_count, mixed_objects
-from tests.test_storage import FailingS3
+from tests.helpers import SEEDS, FailingS3, corpus_or_skip, run_cli
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 RUN_DATE = "2026-11-27"
-
-
-def run_cli(*args: str) -> tuple[int, str]:
-    """`briefs run ...` in its own process, against the session's Prefect API."""
-    from prefect.settings import PREFECT_API_URL
-
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    done = subprocess.run([sys.executable, "-m", "briefs.flows.cli", "run", *args], env=env,
-                          capture_output=True, text=True, timeout=600)
-    return done.returncode, done.stdout + done.stderr
 
 
 def s3_objects(s3, bucket: str, prefix: str) -> dict[str, bytes]:

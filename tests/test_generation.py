@@ -13,8 +13,8 @@ from briefs.tasks.generation.batching import generate_texts, plan_batches
 from briefs.tasks.generation.summarize import Summary, chunk_text, summarize_texts
 from briefs.tasks.generation.translate import translate_texts
 from briefs.tasks.ingest.text import pack_chunks, split_sentences
-from tests.conftest import SEEDS, corpus_or_skip
 from tests.corpus_sample import summaries
+from tests.helpers import SEEDS, corpus_or_skip
 
 GREEDY = {"num_beams": 1, "max_new_tokens": 12, "min_new_tokens": 4}
 
@@ -98,7 +98,7 @@ def test_sentences_split_in_two_threads_at_once_are_all_kept():
 
 def test_chunk_summaries_that_cannot_be_chunked_fail_their_article_alone():
     """Long gibberish summaries of chunks can hold a 'word' longer than the window."""
-    from tests.conftest import CTRANSLATE2, tiny_model
+    from tests.helpers import CTRANSLATE2, tiny_model
 
     summarizer = tiny_model("summarizer", CTRANSLATE2)
     [row] = summaries(corpus_or_skip(), 1)

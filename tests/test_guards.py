@@ -1,5 +1,7 @@
 """Output guards (tasks/quality/guards.py): every warning code on inputs that must trip it and on
-inputs that must not, real ones from the shared corpus included. No models."""
+inputs that must not, real ones from the shared corpus included; the cleaning of control
+characters out of model output (tasks/quality/cleaning.py). No models, but for the one test
+that cleans what the tiny summarizer really generates."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from briefs.tasks.core.config import GuardsConfig
 from briefs.tasks.quality.codes import GUARD_CODES, OUTPUT_GUARD, REGISTRY
 from briefs.tasks.quality.guards import GUARDS, Guard, check_output, fail_reason
 from briefs.tasks.quality.warnings import CODES, Notice
-from tests.conftest import corpus_or_skip
+from tests.helpers import corpus_or_skip
 
 ARTICLE = ("John Smith, the chief executive of Acme Corp, said on Tuesday that sales rose 3.5 "
            "per cent to 1,200,000 units last year. He told the BBC that the Bank of England "
@@ -416,3 +418,120 @@ def test_real_non_english_articles():
         assert check_output(text, step="translation", language=language) == [], name
     chinese = Path(folder, "chinese.txt").read_text(encoding="utf-8")
     assert codes(check_output(chinese, step="translation", language="ja")) == ["wrong_language"]
+
+
+# --- control characters: cleaned out of the output, and warned about ----------------------
+
+# What a byte-level tokenizer can decode to: controls, zero-width and bidi format characters,
+# a soft hyphen, a BOM, private use, an unassigned code point and a lone surrogate.
+DIRTY = ("Storm\x1a Bert\x0bhit\x07 the coast\u200b on\u202e Monday\u00ad\ufeff, "
+         "cutting\ue000 power\u0378 to\ud800 homes.\r")
+CLEAN = "Storm Bert hit the coast on Monday, cutting power to homes. "
+
+
+def test_control_and_non_printing_characters_are_removed_and_counted():
+    from briefs.tasks.quality.cleaning import clean_text
+
+    cleaned = clean_text(DIRTY)
+    assert cleaned.text == CLEAN  # a whitespace control (\v, \r) is a space
+    assert sum(cleaned.removed.values()) == 11
+    notice = cleaned.notice("summary 'en'")
+    assert notice.code == "control_characters"
+    assert notice.detail.startswith("summary 'en': 11 control or non-printing characters "
+                                    "removed (U+001A, U+000B, ")
+    assert clean_text(CLEAN).notice("summary 'en'") is None
+
+
+@pytest.mark.parametrize("text", [
+    "Line one.\n\tLine two, indented.",  # line feeds and tabs are whitespace
+    "\u0915\u094d\u200d\u0937 and \u0915\u094d\u200c\u0937",  # Devanagari: ZWJ, ZWNJ
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: ZWNJ in a word
+    "\U0001f469\u200d\U0001f467 \u6771\u4eac \u00e9t\u00e9 \ufffd",  # emoji, CJK, U+FFFD
+])
+def test_text_that_needs_its_joiners_and_whitespace_keeps_them(text: str):
+    from briefs.tasks.quality.cleaning import clean_text
+
+    assert clean_text(text).text == text
+
+
+def test_the_control_characters_code_is_registered_with_its_meaning():
+    assert CODES["control_characters"] == ("the model's output held control or non-printing "
+                                           "characters; they were removed")
+    by_code = {entry.code: entry.raised_by for entry in REGISTRY}
+    assert by_code["control_characters"] != OUTPUT_GUARD  # it changes the output: no guard
+    assert GuardsConfig(fail_on=["control_characters"]).fail_on == ["control_characters"]
+
+
+def dirty_brief():
+    """A brief as the steps leave it, its outputs holding control characters: the summary,
+    the German translation and its title (fed in here, not generated)."""
+    from briefs.tasks.core.records import Article, Brief, Source
+    from briefs.tasks.quality.warnings import step_record
+
+    article = Article("storm", Source("file:///storm.txt", "storm.txt", "txt", "0"),
+                      "Storm Bert hits", ARTICLE, language="en")
+    brief = Brief(article, DIRTY, 1, titles={"en": article.title, "de": "Sturm\u200b Bert"},
+                  summaries={"en": DIRTY, "de": "Sturm\x1a Bert traf die K\u00fcste."})
+    brief.steps = {"summary": step_record("k1", []),
+                   "translations": {"de": step_record("k2", [LOOP])}}
+    return brief
+
+
+def test_a_brief_is_cleaned_once_each_output_warned_on_its_own_step():
+    from briefs.tasks.core.config import load_config
+    from briefs.tasks.output.documents import brief_document
+    from briefs.tasks.quality.cleaning import clean_brief
+    from tests.helpers import non_printing_in
+
+    brief = dirty_brief()
+    clean_brief(brief)
+    clean_brief(brief)  # a second pass finds nothing more
+    assert brief.summary == brief.summaries["en"] == CLEAN
+    assert brief.summaries["de"] == "Sturm Bert traf die K\u00fcste."
+    assert brief.titles == {"en": "Storm Bert hits", "de": "Sturm Bert"}
+    assert codes_of(brief.steps["summary"]) == ["control_characters"]
+    assert codes_of(brief.steps["translations"]["de"]) == [
+        "repetition", "control_characters", "control_characters"]  # summary, title
+    document = brief_document(brief, load_config("tiny"), {}, "run-1")
+    assert non_printing_in(json.dumps(document["summaries"], ensure_ascii=False)) == []
+    assert [w["code"] for w in document["warnings"]].count("control_characters") == 3
+
+
+def codes_of(step: dict[str, Any]) -> list[str]:
+    return [w["code"] for w in step.get("warnings", [])]
+
+
+def test_an_output_with_nothing_but_control_characters_is_empty():
+    from briefs.tasks.quality.cleaning import clean_brief
+
+    brief = dirty_brief()
+    brief.summaries["de"] = "\x1a\x1a\x0b"
+    clean_brief(brief)
+    assert brief.summaries["de"] == " "
+    assert "empty_output" in codes_of(brief.steps["translations"]["de"])
+
+
+@pytest.mark.timeout(300)
+def test_what_the_tiny_summarizer_generates_is_cleaned_before_it_is_written(tmp_path):
+    """The tiny summarizer's byte-level vocabulary really decodes to control characters
+    (U+001A, U+000B): the brief written, its translation's input and the digests hold none,
+    and each such summary says so on its step."""
+    from briefs.tasks.core.config import load_config
+    from briefs.tasks.generation.step_models import step_model
+    from briefs.tasks.generation.summarize import summarize_texts
+    from tests.corpus_sample import summaries
+    from tests.helpers import brief_locally, non_printing_in
+
+    rows = summaries(corpus_or_skip(), 4, skip=10)
+    step = step_model(load_config("tiny"))
+    raw = summarize_texts(step.loaded, [r["article"] for r in rows], step.settings, 4096)
+    assert all(non_printing_in(summary.text) for summary in raw)  # what the model made
+
+    objects = {f"BBC News/{r['id']}.txt": r["article"].encode() for r in rows}
+    brief_locally(tmp_path / "in", tmp_path / "out", objects, ["de"])
+    for path in (tmp_path / "out" / "briefs").glob("*.json"):
+        text = path.read_text(encoding="utf-8")
+        assert non_printing_in(json.loads(text)["summaries"]["en"]) == [], path.name
+        assert "control_characters" in codes_of(json.loads(text)["steps"]["summary"])
+    for path in (tmp_path / "out" / "digests").iterdir():
+        assert non_printing_in(path.read_text(encoding="utf-8")) == [], path.name

@@ -12,8 +12,8 @@ import pytest
 
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.core.config import CONFIGS_DIR
-from tests.conftest import corpus_or_skip
 from tests.corpus_sample import summaries
+from tests.helpers import corpus_or_skip
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 MAX_ARTICLE_BYTES = 100_000

@@ -24,7 +24,7 @@ from prefect.utilities.schema_tools import validate as validate_job_variables
 from prefect.utilities.templating import find_placeholders
 from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 INFRA = REPO / "infra"
 K8S = INFRA / "k8s"

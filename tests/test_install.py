@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SEEDS
+from tests.helpers import REPO, SEEDS
 
 
 @pytest.mark.timeout(600)

@@ -38,7 +38,7 @@ from briefs.tasks.run.pipeline import (
     translate_briefs,
     write_briefs,
 )
-from tests.conftest import CTRANSLATE2, TRANSFORMERS, corpus_or_skip
+from tests.helpers import CTRANSLATE2, TRANSFORMERS, corpus_or_skip
 
 NONENGLISH = "nonenglish/newspaper-tests-nonenglish/html"
 # The corpus pages and the language each is written in.

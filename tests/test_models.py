@@ -8,7 +8,7 @@ import pytest
 
 from briefs.tasks.core.config import ModelRef, RuntimeConfig
 from briefs.tasks.models.loading import ModelUnavailable, load_model
-from tests.conftest import CTRANSLATE2, TRANSFORMERS, tiny_model
+from tests.helpers import CTRANSLATE2, TRANSFORMERS, tiny_model
 
 ON_TRANSFORMERS = RuntimeConfig(**TRANSFORMERS)  # these tests compare torch weights
 

@@ -10,13 +10,10 @@ import pytest
 
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.ingest.articles import article_id_for
-from tests.conftest import corpus_or_skip
 from tests.corpus_sample import summaries
-from tests.test_flow import run_cli
-from tests.test_reuse import tiny_config
+from tests.helpers import SLOW_SUMMARIES, corpus_or_skip, run_cli, tiny_config
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-SLOW_SUMMARIES = {"summary": {"num_beams": 16, "min_new_tokens": 250, "max_new_tokens": 250}}
 
 
 def write_night(folder: Path, count: int, broken: int = 0) -> list[str]:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 TINY_TEST = """
-from tests.conftest import corpus_or_skip
+from tests.helpers import corpus_or_skip
 
 
 def test_reads_the_corpus():

@@ -14,9 +14,9 @@ from botocore.config import Config
 
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.output.storage import S3_MAX_ATTEMPTS, StorageError, as_storage_error, open_store
-from tests.conftest import corpus_or_skip
 from tests.corpus_sample import article_count, mixed_objects
 from tests.fault_proxy import FAULT_KINDS, ErrorRule, FaultProxy, FaultRule
+from tests.helpers import corpus_or_skip
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 READ_TIMEOUT = 2  # seconds, the client's read timeout in these tests

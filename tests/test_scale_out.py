@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from briefs.tasks.ingest.articles import article_id_for
-from tests.conftest import REPO, corpus_or_skip
 from tests.corpus_sample import summaries
 from tests.fault_proxy import FaultProxy
+from tests.helpers import REPO, corpus_or_skip
 from tests.prefect_stack import (
     deploy,
     final_state,

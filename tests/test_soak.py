@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import corpus_or_skip
 from tests.fault_proxy import FAULT_KINDS
+from tests.helpers import corpus_or_skip
 from tests.soak import GROWTH_ALLOWED, Memory, Report, soak
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

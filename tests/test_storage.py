@@ -2,44 +2,10 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 
 from briefs.tasks.output.storage import S3_MAX_ATTEMPTS, LocalStore, StorageError, open_store
-
-
-class FailingS3:
-    """A botocore hook that answers the first `times` matching requests with 503 SlowDown."""
-
-    def __init__(self, times: int, operation: str = "GetObject") -> None:
-        self.left = times
-        self.event = f"before-send.s3.{operation}"
-        self.failed = 0
-
-    def __call__(self, request, **_):
-        if self.left <= 0:
-            return None
-        self.left -= 1
-        self.failed += 1
-        body = b"<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
-        return AWSResponse(request.url, 503, {}, _Raw(body))
-
-    def __enter__(self):
-        boto3.setup_default_session()
-        boto3.DEFAULT_SESSION.events.register(self.event, self)
-        return self
-
-    def __exit__(self, *exc):
-        boto3.DEFAULT_SESSION.events.unregister(self.event, self)
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_):
-        yield self.body
+from tests.helpers import FailingS3
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from briefs.tasks.core.config import LimitsConfig
 from briefs.tasks.core.records import Article, Failure, Source
 from briefs.tasks.ingest.source_language import language_code
+from briefs.tasks.ingest.text import MARKDOWN_HEADING, SENTENCE_END, WRAP_LOOKAHEAD_LINES, runs_on
 from briefs.tasks.ingest.text import words as text_words
 
 if TYPE_CHECKING:
@@ -27,14 +28,6 @@ if TYPE_CHECKING:
 SUPPORTED_SUFFIXES = (".txt", ".md", ".json", ".jsonl", ".html", ".htm")
 BODY_FIELDS = ("body", "text", "content")
 TITLE_MAX_CHARS = 200
-SENTENCE_ENDS = (".", "!", "?")
-CLOSING_QUOTES = "\"'”’»)"
-MARKDOWN_HEADING = re.compile(r"#{1,6}\s")
-RUN_ON_ENDS = (",", ";", ":", "-", "–", "—", "(", "/", "&")
-JOINING_WORDS = frozenset(("a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into",
-                          "nor", "of", "on", "or", "than", "that", "the", "to", "with"))
-WRAP_RATIO = 0.7  # a first line at least this long next to the lines after it is wrapped text
-WRAP_LOOKAHEAD_LINES = 3
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
         (codecs.BOM_UTF16_BE, "utf-16"))
@@ -177,20 +170,10 @@ def _stands_alone(first: str, rest: str) -> bool:
     does not run on into the next line."""
     if MARKDOWN_HEADING.match(first):
         return True
-    if first.rstrip().rstrip(CLOSING_QUOTES).endswith(SENTENCE_ENDS):
+    if SENTENCE_END.search(first.rstrip()):
         return False
     following = [line.strip() for line in takewhile(str.strip, rest.split("\n"))]
-    return not following or not _runs_on(first.strip(), following[:WRAP_LOOKAHEAD_LINES])
-
-
-def _runs_on(first: str, following: list[str]) -> bool:
-    """Whether `first` continues into the lines after it (a hard-wrapped sentence): the next
-    line starts in lower case, `first` ends with a joining mark or word, or `first` is about as
-    long as the lines after it."""
-    last_word = first.rsplit(maxsplit=1)[-1].lower()
-    return (following[0][:1].islower() or first.endswith(RUN_ON_ENDS)
-            or last_word in JOINING_WORDS
-            or len(first) >= WRAP_RATIO * max(len(line) for line in following))
+    return not following or not runs_on(first.strip(), following[:WRAP_LOOKAHEAD_LINES])
 
 
 def parse_object(raw: RawObject, limits: LimitsConfig) -> list[Article | Failure]:

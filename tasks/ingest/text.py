@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import regex
 
-PARAGRAPH_BREAK = re.compile(r"\n\s*\n|\n")
+PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")  # a blank line (spaces on it or not)
 # Scripts written without spaces between words: every character counts as a word of its own
 # (a character class body, for regular expressions).
 UNSPACED_SCRIPTS = (
@@ -40,7 +40,8 @@ CHARACTER_CUT_LANGUAGES = UNSPACED_LANGUAGES | {"th", "lo", "km", "my"}
 
 
 def split_sentences(text: str, language: str = "en") -> list[str]:
-    """Sentences of `text`, paragraph by paragraph, stripped of surrounding space.
+    """Sentences of `text`, paragraph by paragraph (`paragraphs`: hard-wrapped lines joined
+    again), stripped of surrounding space.
 
     sentencex knows the sentence ends and abbreviations of about 300 languages (Chinese and
     Japanese full stops included) and falls back through related languages for the rest.
@@ -48,10 +49,66 @@ def split_sentences(text: str, language: str = "en") -> list[str]:
     import sentencex
 
     sentences = []
-    for paragraph in PARAGRAPH_BREAK.split(text):
-        if paragraph.strip():
-            sentences.extend(s.strip() for s in sentencex.segment(language or "en", paragraph))
+    for paragraph in paragraphs(text, language):
+        sentences.extend(s.strip() for s in sentencex.segment(language or "en", paragraph))
     return [s for s in sentences if s]
+
+
+# Reflowing hard-wrapped text: a line that ends a sentence, or runs on into the next line,
+# is joined to it; a line that stands alone (a dateline, a caption, a heading) is not.
+SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f\uff0e\u0964][\"'\u201d\u2019\u00bb)\uff09"
+                          r"\u300d\u300f]*$")
+RUN_ON_ENDS = (",", ";", ":", "-", "\u2013", "\u2014", "(", "/", "&", "\u3001", "\uff0c")
+JOINING_WORDS = frozenset(("a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into",
+                          "nor", "of", "on", "or", "than", "that", "the", "to", "with"))
+WRAP_RATIO = 0.7  # a line at least this long next to the lines after it is wrapped text
+WRAP_LOOKAHEAD_LINES = 3
+MARKDOWN_HEADING = re.compile(r"#{1,6}\s")
+
+
+def paragraphs(text: str, language: str = "en") -> list[str]:
+    """The paragraphs of `text` with hard-wrapped lines joined again: a blank line ends a
+    paragraph; inside one, a line break is a space (nothing between two characters of
+    Chinese, Japanese or Thai, which put no spaces between words), except after a line that
+    stands alone (`stands_alone`), which is a paragraph of its own."""
+    found = []
+    for block in PARAGRAPH_BREAK.split(text):
+        lines = [line.strip() for line in block.split("\n") if line.strip()]
+        current = ""
+        for position, line in enumerate(lines):
+            current = _joined(current, line, language) if current else line
+            following = lines[position + 1:position + 1 + WRAP_LOOKAHEAD_LINES]
+            if not following or stands_alone(line, following):
+                found.append(current)
+                current = ""
+    return found
+
+
+def _joined(before: str, line: str, language: str) -> str:
+    """Two lines of one paragraph as one: with a space, or none where the language writes
+    none and the break is not between two words of Latin letters or digits."""
+    unspaced = language in CHARACTER_CUT_LANGUAGES and not (
+        before[-1].isascii() and before[-1].isalnum() and line[0].isascii() and line[0].isalnum())
+    return before + ("" if unspaced else " ") + line
+
+
+def stands_alone(line: str, following: list[str]) -> bool:
+    """Whether a line is a paragraph of its own though no blank line follows it: a Markdown
+    heading, a line before one, or a line without a sentence end that does not run on into
+    the lines after it (`runs_on`)."""
+    if MARKDOWN_HEADING.match(line) or MARKDOWN_HEADING.match(following[0]):
+        return True
+    return not SENTENCE_END.search(line) and not runs_on(line, following)
+
+
+def runs_on(first: str, following: list[str]) -> bool:
+    """Whether `first` continues into the lines after it (a hard-wrapped sentence): the next
+    line starts in lower case, `first` ends with a joining mark or word, or `first` is about as
+    long as the lines after it."""
+    last_word = first.rsplit(maxsplit=1)[-1].lower()
+    return (following[0][:1].islower() or first.endswith(RUN_ON_ENDS)
+            or last_word in JOINING_WORDS
+            or len(first) >= WRAP_RATIO * max(len(line) for line in following))
 
 
 def sentence_joiner(language: str) -> str:

@@ -1,5 +1,6 @@
-"""What a digest shows and in which order: each brief's outlet, section and date, the reader's
-order (outlet, newest first, title) and near-duplicate stories from several outlets grouped.
+"""What a digest shows and in which order: the night it covers, each brief's outlet, section,
+date and warnings, the reader's order (outlet, newest first, title) and near-duplicate
+stories from several outlets grouped.
 
 Near-duplicates: the Dice coefficient of the English title and summary's word bags, at
 `SIMILAR` or more (the threshold and how it was measured: docs/output.md).
@@ -8,6 +9,7 @@ Near-duplicates: the Dice coefficient of the English title and summary's word ba
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,10 +21,14 @@ from rapidfuzz import process, utils
 from rapidfuzz.distance import Indel
 
 from briefs.tasks.generation.targets import ENGLISH, ENGLISH_TARGET, TARGETS
+from briefs.tasks.quality.cleaning import clean_shown
+from briefs.tasks.quality.warnings import CODES, Notice, as_notice, step_notices
 
 SIMILAR = 60.0  # word Dice coefficient at which two outlets' briefs are one story (see above)
-UNKNOWN_OUTLET = "other"
-_WORD_FOLDER = re.compile(r"[^\W\d_][\w-]*")  # a folder named by letters (not a date, a number)
+UNKNOWN_OUTLET = "Other"
+# a folder named by words (not a date, a number): "bbc", "BBC News", "bbc.co.uk", "Le Monde"
+_WORD_FOLDER = re.compile(r"[^\W\d_][\w .&'\u2019-]*")
+_DATE = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -47,10 +53,12 @@ class DigestItem:
     def title(self, lang: str) -> str:
         """The title in `lang`, else the English one, else the article id; on one line."""
         titles = self.brief.get("title") or {}
-        return " ".join((titles.get(lang) or titles.get(ENGLISH) or self.article_id).split())
+        title = titles.get(lang) or titles.get(ENGLISH) or self.article_id
+        return " ".join(clean_shown(title).split())
 
     def summary(self, lang: str) -> str:
-        return (self.brief.get("summaries") or {}).get(lang, "")
+        """The summary in `lang`, without control characters (an older brief may hold some)."""
+        return clean_shown((self.brief.get("summaries") or {}).get(lang, ""))
 
     def has(self, lang: str) -> bool:
         return lang in (self.brief.get("summaries") or {})
@@ -71,12 +79,16 @@ class DigestItem:
     def _has_time(self) -> bool:
         return bool(self.published) and bool(re.search(r"\d[T ]\d", self.published.strip()))
 
-    def warnings(self) -> list[str]:
-        """The brief's warnings as text: plain strings, or `{"code", "detail"}` records."""
-        return [warning_text(w) for w in self.brief.get("warnings") or []]
+    def notices(self, lang: str) -> list[Notice]:
+        """The warnings the digest in `lang` shows (`warnings_for`)."""
+        return warnings_for(self.brief, lang)
+
+    def warnings(self, lang: str) -> list[str]:
+        """Those warnings as text: `code: detail` (an old plain string as it is)."""
+        return [clean_shown(notice_text(n)) for n in self.notices(lang)]
 
     def reader_order(self) -> tuple:
-        """Outlet ("other" last), then newest first (undated and unreadable dates last), then
+        """Outlet ("Other" last), then newest first (undated and unreadable dates last), then
         title."""
         stamp = -self.when.timestamp() if self.when else 0.0
         return (self.outlet == UNKNOWN_OUTLET, self.outlet.casefold(), self.when is None, stamp,
@@ -100,12 +112,38 @@ class DigestEntry:
         return [self.lead, *self.others]
 
 
-def warning_text(warning: str | dict[str, Any]) -> str:
-    """A warning as one line of text: `code: detail` for a record, a string as it is."""
-    if isinstance(warning, dict):
-        code, detail = warning.get("code"), warning.get("detail")
-        return f"{code}: {detail}" if code and detail else str(detail or code or "")
-    return str(warning)
+def warnings_for(brief: dict[str, Any], lang: str) -> list[Notice]:
+    """The warnings of a brief that its digest in `lang` shows: the article's, the summary's
+    and `lang`'s translation's; not those of other languages' translations, nor a model with
+    random weights that only translated into other languages."""
+    translations = (brief.get("steps") or {}).get("translations") or {}
+    theirs = Counter(step_notices({"translations": {code: record for code, record
+                                                    in translations.items() if code != lang}}))
+    others = _other_languages_models(brief, lang)
+    shown = []
+    for notice in (as_notice(w) for w in brief.get("warnings") or []):
+        if theirs[notice]:
+            theirs[notice] -= 1
+        elif not (notice.code == "random_weights" and notice.detail.split(" ", 1)[0] in others):
+            shown.append(notice)
+    return shown
+
+
+def _other_languages_models(brief: dict[str, Any], lang: str) -> set[str]:
+    """The ids of the models that only translated this brief into languages but `lang`."""
+    models = brief.get("models") or {}
+    ids = {role: str((record or {}).get("id")) for role, record in models.items()}
+    others = {i for role, i in ids.items()
+              if role.startswith("translator_") and role != f"translator_{lang}"}
+    return others - {i for role, i in ids.items()
+                     if not role.startswith("translator_") or role == f"translator_{lang}"}
+
+
+def notice_text(notice: Notice) -> str:
+    """A warning as one line: `code: detail`; an old plain warning (`uncoded`) as written."""
+    if notice.code == "uncoded":
+        return notice.detail
+    return f"{notice.code}: {notice.detail}" if notice.detail else notice.code
 
 
 def language_name(code: str) -> str:
@@ -128,14 +166,15 @@ def original_url(source: dict[str, Any]) -> str | None:
 
 def outlet_and_section(url: str | None, key: str) -> tuple[str, str | None]:
     """The outlet (the URL's host without `www.`, else the key's first folder named by words,
-    else "other") and the section (the first folder named by words after it, if any)."""
+    as written, else "Other") and the section (the first folder named by words after it, if
+    any)."""
     if url:
         parts = urlsplit(url)
         host = (parts.hostname or "").removeprefix("www.")
         folders = [p for p in parts.path.split("/") if p][:-1]
         section = next((f for f in folders if len(f) > 2 and _WORD_FOLDER.fullmatch(f)), None)
         return host or UNKNOWN_OUTLET, section and section.lower()
-    named = [f for f in PurePosixPath(key).parts[:-1] if _WORD_FOLDER.fullmatch(f)]
+    named = [f.strip() for f in PurePosixPath(key).parts[:-1] if _WORD_FOLDER.fullmatch(f)]
     return (named[0] if named else UNKNOWN_OUTLET), (named[1] if len(named) > 1 else None)
 
 
@@ -216,3 +255,76 @@ def entries_in(entries: Iterable[DigestEntry], lang: str) -> list[DigestEntry]:
 def digest_languages(languages: Sequence[str]) -> list[str]:
     """The languages a run writes digests for: English, then the targets."""
     return list(dict.fromkeys([ENGLISH, *languages]))
+
+
+@dataclass(frozen=True)
+class Night:
+    """What a digest's heading says of the night it covers: its date, the source it was read
+    from, and how many articles failed or were skipped (None: not known)."""
+
+    date: str | None = None  # YYYY-MM-DD
+    source: str | None = None
+    failed: int | None = None
+    skipped: int | None = None
+
+    def date_text(self) -> str | None:
+        """The date as an editor reads it: `Friday 27 November 2026`."""
+        try:
+            day = datetime.strptime(self.date or "", "%Y-%m-%d")
+        except ValueError:
+            return self.date or None
+        return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def night_of_manifest(manifest: dict[str, Any]) -> Night:
+    """The night as its manifest records it: the run's date and source, the night's counts."""
+    parameters = manifest.get("parameters") or {}
+    counts = manifest.get("counts") or {}
+    source = parameters.get("source") or None
+    date = parameters.get("date") or _date_in(source)
+    return Night(date, source, counts.get("failed"), counts.get("skipped"))
+
+
+def night_of_entries(entries: Iterable[DigestEntry]) -> Night:
+    """The night as its briefs tell it, without a manifest: the source most of them were
+    read from and the date in its path, if any; failures are not known."""
+    sources = Counter(_source_of(item.brief) for entry in entries for item in entry.items)
+    sources.pop(None, None)
+    source = sources.most_common(1)[0][0] if sources else None
+    return Night(_date_in(source), source)
+
+
+def _source_of(brief: dict[str, Any]) -> str | None:
+    """Where a brief's article was read from: its URI without its key (and feed line)."""
+    source = brief.get("source") or {}
+    uri, key = str(source.get("uri") or "").partition("#")[0], str(source.get("key") or "")
+    if not uri:
+        return None
+    return uri[:-len(key)] if key and uri.endswith(key) else uri.rpartition("/")[0] + "/"
+
+
+def _date_in(source: str | None) -> str | None:
+    found = _DATE.search(source or "")
+    return found[1] if found else None
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 brief`, `2 briefs`, `1 story`, `3 stories`."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def night_facts(night: Night, briefs: int, stories: int) -> list[str]:
+    """The heading's counts: how many briefs in how many stories, and how many articles
+    failed or were skipped (when any did)."""
+    facts = [f"{counted(briefs, 'brief')} in {counted(stories, 'story', 'stories')}"]
+    facts += [f"{count} {what}" for what, count in (("failed", night.failed),
+                                                    ("skipped", night.skipped)) if count]
+    return facts
+
+
+def warning_counts(entries: Iterable[DigestEntry], lang: str) -> list[tuple[str, int, str]]:
+    """(code, how many, meaning) of the warnings a digest shows, the most frequent first."""
+    counts = Counter(n.code for entry in entries for item in entry.items
+                     for n in item.notices(lang))
+    return [(code, count, CODES[code])
+            for code, count in sorted(counts.items(), key=lambda c: (-c[1], c[0]))]

@@ -15,7 +15,17 @@ import jinja2
 
 from briefs.tasks.core.config import BriefsConfig
 from briefs.tasks.core.records import Article, Brief, Failure
-from briefs.tasks.output.digest import DigestEntry, DigestItem, entries_in, language_name
+from briefs.tasks.output.digest import (
+    DigestEntry,
+    DigestItem,
+    Night,
+    counted,
+    entries_in,
+    language_name,
+    night_facts,
+    night_of_entries,
+    warning_counts,
+)
 from briefs.tasks.quality.warnings import as_notice, count_by_code, step_notices
 
 
@@ -78,37 +88,73 @@ def models_used(brief: Brief, run_models: dict[str, dict[str, Any]]
 
 
 def digest_markdown(lang: str, entries: Sequence[DigestEntry], run_id: str,
-                    languages: Sequence[str] = ()) -> str:
-    """The digest for `lang` as Markdown: the run's entries (`digest.digest_entries`)
-    that have that language, under their outlet, with links to the other languages' digests
-    (`languages`: every digest language of the run). Article text is escaped."""
+                    languages: Sequence[str] = (), night: Night | None = None) -> str:
+    """The digest for `lang` as Markdown: the night (`night`, else what the briefs tell of
+    it) and its warnings counted by code at the top, then the run's entries
+    (`digest.digest_entries`) that have that language under their outlet, each with its
+    warnings on one line, links to the other languages' digests (`languages`: every digest
+    language of the run) and the run's id at the foot. Article text is escaped."""
     shown = entries_in(entries, lang)
-    count = sum(len(e.items) for e in shown)
-    lines = [f"# Briefs: {markdown_escape(language_name(lang))}", "",
-             f"Run {markdown_escape(run_id)} · {count} briefs in {len(shown)} stories.", ""]
+    lines = _markdown_top(lang, shown, night or night_of_entries(entries), languages)
+    for outlet, group in groupby(shown, key=lambda e: e.lead.outlet):
+        lines += [f"## {markdown_escape(outlet)}", ""]
+        for entry in group:
+            lines += _markdown_entry(entry, lang)
+    lines += ["---", "", f"Run {markdown_escape(run_id)}", ""]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))  # one blank line between blocks
+
+
+def _markdown_top(lang: str, shown: list[DigestEntry], night: Night,
+                  languages: Sequence[str]) -> list[str]:
+    """The heading: the night, the language and counts, the language links, the warnings."""
+    when = night.date_text()
+    lines = [f"# {markdown_escape(f'Night of {when}' if when else 'Briefs of the night')}", "",
+             " · ".join(markdown_escape(part) for part in [
+                 language_name(lang), *night_facts(night, _brief_count(shown), len(shown))]),
+             ""]
+    if night.source:
+        lines += [f"Source: {markdown_escape(night.source)}", ""]
     if len(languages) > 1:
         lines += ["Languages: " + " · ".join(
             f"**{markdown_escape(language_name(code))}**" if code == lang
             else f"[{markdown_escape(language_name(code))}]({quote(code)}.md)"
             for code in languages), ""]
-    for outlet, group in groupby(shown, key=lambda e: e.lead.outlet):
-        lines += [f"## {markdown_escape(outlet)}", ""]
-        for entry in group:
-            lead = entry.lead
-            lines += [f"### {_markdown_title(lead, lang)}", "", _markdown_meta(lead), "",
-                      markdown_escape(lead.summary(lang)), ""]
-            lines += [f"- ⚠ {markdown_escape(w)}" for w in lead.warnings()]
-            if not lead.url:
-                lines += ["", f"<sub>{markdown_escape(lead.key)}</sub>"]
-            if entry.others:
-                lines += ["", "Also reported by:", ""]
-                lines += [f"- {markdown_escape(o.outlet)}: {_markdown_title(o, lang)}"
-                          + (f" · {markdown_escape(o.date_text())}" if o.published else "")
-                          + "".join(f" · ⚠ {markdown_escape(w)}" for w in o.warnings())
-                          + ("" if o.url else f" <sub>{markdown_escape(o.key)}</sub>")
-                          for o in entry.others]
-            lines.append("")
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))  # one blank line between blocks
+    counts = warning_counts(shown, lang)
+    if counts:
+        lines += ["Warnings:", ""]
+        lines += [f"- {count} × {markdown_escape(code)}: {markdown_escape(meaning)}"
+                  for code, count, meaning in counts]
+    return [*lines, ""]
+
+
+def _markdown_entry(entry: DigestEntry, lang: str) -> list[str]:
+    """One story: its lead's title, section and date, summary and warnings (on one line),
+    then the other outlets that reported it."""
+    lead = entry.lead
+    lines = [f"### {_markdown_title(lead, lang)}", "", _markdown_meta(lead), "",
+             markdown_escape(lead.summary(lang)), ""]
+    if lead.warnings(lang):
+        lines += [_markdown_warnings(lead.warnings(lang)), ""]
+    if not lead.url:
+        lines += [f"<sub>{markdown_escape(lead.key)}</sub>", ""]
+    if entry.others:
+        lines += ["Also reported by:", ""]
+        lines += [f"- {markdown_escape(o.outlet)}: {_markdown_title(o, lang)}"
+                  + (f" · {markdown_escape(o.date_text())}" if o.published else "")
+                  + ("" if o.url else f" <sub>{markdown_escape(o.key)}</sub>")
+                  + (f" {_markdown_warnings(o.warnings(lang))}" if o.warnings(lang) else "")
+                  for o in entry.others]
+    return [*lines, ""]
+
+
+def _markdown_warnings(warnings: list[str]) -> str:
+    """A brief's warnings, compact: `<sub>⚠ 2 warnings: a · b</sub>`."""
+    return (f"<sub>⚠ {counted(len(warnings), 'warning')}: "
+            + " · ".join(markdown_escape(w) for w in warnings) + "</sub>")
+
+
+def _brief_count(shown: Sequence[DigestEntry]) -> int:
+    return sum(len(e.items) for e in shown)
 
 
 def _markdown_title(item: DigestItem, lang: str) -> str:
@@ -134,26 +180,33 @@ def markdown_escape(text: str) -> str:
 
 
 def digest_html(lang: str, entries: Sequence[DigestEntry], run_id: str,
-                languages: Sequence[str] = ()) -> str:
+                languages: Sequence[str] = (), night: Night | None = None) -> str:
     """The digest for `lang` as one self-contained HTML page (inline CSS, no scripts, fit for
-    a phone): the entries that have that language under their outlet, each title linked to
-    the original article, and a switcher to the other languages' digests (`languages`: every
-    digest language of the run). Every text is escaped (Jinja's autoescape)."""
+    a phone): the night (`night`, else what the briefs tell of it) and its warnings counted
+    by code at the top, the entries that have that language under their outlet, each title
+    linked to the original article and its warnings folded under a marker that opens them,
+    a switcher to the other languages' digests (`languages`: every digest language of the
+    run) and the run's id at the foot. Every text is escaped (Jinja's autoescape)."""
     shown = entries_in(entries, lang)
+    night = night or night_of_entries(entries)
     outlets = [(outlet, [_html_entry(e, lang) for e in group])
                for outlet, group in groupby(shown, key=lambda e: e.lead.outlet)]
     return _DIGEST_PAGE.render(
         lang=lang, name=language_name(lang), run_id=run_id, outlets=outlets,
-        stories=len(shown), briefs=sum(len(e.items) for e in shown),
+        night=night, when=night.date_text(),
+        facts=night_facts(night, _brief_count(shown), len(shown)),
+        codes=warning_counts(shown, lang),
         languages=[(code, language_name(code)) for code in languages or [lang]])
 
 
 def _html_entry(entry: DigestEntry, lang: str) -> dict[str, Any]:
     def view(item: DigestItem) -> dict[str, Any]:
+        warnings = item.warnings(lang)
         return {"id": item.article_id, "title": item.title(lang), "url": item.url,
                 "outlet": item.outlet, "section": item.section, "date": item.date_text(),
                 "datetime": item.date_iso(), "key": item.key,
-                "summary": item.summary(lang), "warnings": item.warnings()}
+                "summary": item.summary(lang), "warnings": warnings,
+                "marker": f"⚠ {counted(len(warnings), 'warning')}"}
 
     return {**view(entry.lead), "others": [view(o) for o in entry.others]}
 
@@ -165,7 +218,7 @@ _DIGEST_PAGE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_bloc
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Briefs: {{ name }} · {{ run_id }}</title>
+<title>Briefs · {{ name }}{% if night.date %} · {{ night.date }}{% endif %}</title>
 <style>
 :root { color-scheme: light dark; --muted: #5f6368; --line: #d8dadd; --accent: #1a5fb4;
         --warn: #8a4b00; --warn-bg: #fff4e0; }
@@ -178,7 +231,11 @@ body { margin: 0 auto; max-width: 44rem; padding: 0 1rem 3rem; font: 1rem/1.5 sy
        -apple-system, "Segoe UI", Roboto, sans-serif; overflow-wrap: anywhere; }
 header { padding-top: .5rem; }
 h1 { font-size: 1.5rem; margin: .5rem 0 0; }
-.run, .meta, .source { color: var(--muted); font-size: .875rem; margin: .25rem 0; }
+.night, .meta, .source, footer { color: var(--muted); font-size: .875rem; margin: .25rem 0; }
+.codes { list-style: none; margin: .75rem 0 0; padding: .4rem .6rem; border-radius: .4rem;
+         background: var(--warn-bg); color: var(--warn); font-size: .8rem; }
+.codes li { margin: .15rem 0; }
+.codes code, .warnings code { font-weight: 600; }
 nav ul { display: flex; flex-wrap: wrap; gap: .5rem; list-style: none; margin: .75rem 0 0;
          padding: 0; }
 nav a { display: inline-block; min-height: 2.5rem; padding: .5rem .9rem; border-radius: 1.25rem;
@@ -192,8 +249,13 @@ article { padding: 1rem 0; border-bottom: 1px solid var(--line); }
 h3 { font-size: 1.15rem; line-height: 1.3; margin: 0; }
 h3 a, .also a { color: var(--accent); }
 .summary { margin: .5rem 0; }
-.warnings { list-style: none; margin: .5rem 0; padding: .4rem .6rem; border-radius: .4rem;
-            background: var(--warn-bg); color: var(--warn); font-size: .8rem; }
+details.warnings { margin: .5rem 0; color: var(--warn); font-size: .8rem; }
+details.warnings summary { display: inline-block; cursor: pointer; padding: .1rem .5rem;
+                           border-radius: .75rem; background: var(--warn-bg); }
+details.warnings ul { list-style: none; margin: .35rem 0 0; padding: .4rem .6rem;
+                      border-radius: .4rem; background: var(--warn-bg); }
+.also details.warnings { display: inline; margin: 0; }
+footer { margin-top: 2rem; }
 .also { margin: .75rem 0 0; padding-left: .75rem; border-left: 3px solid var(--line); }
 .also p { margin: 0; font-size: .8rem; color: var(--muted); }
 .also ul { list-style: none; margin: 0; padding: 0; }
@@ -203,8 +265,12 @@ h3 a, .also a { color: var(--accent); }
 </head>
 <body>
 <header>
-<h1>Briefs: {{ name }}</h1>
-<p class="run">Run {{ run_id }} · {{ briefs }} briefs in {{ stories }} stories</p>
+<h1>{% if when %}Night of {% if night.date %}<time datetime="{{ night.date }}">{{ when }}</time>\
+{% else %}{{ when }}{% endif %}{% else %}Briefs of the night{% endif %}</h1>
+<p class="night">{{ name }}{% for fact in facts %} · {{ fact }}{% endfor %}</p>
+{% if night.source %}
+<p class="source">Source: {{ night.source }}</p>
+{% endif %}
 {% if languages|length > 1 %}
 <nav aria-label="Languages"><ul>
 {% for code, label in languages %}
@@ -212,6 +278,13 @@ h3 a, .also a { color: var(--accent); }
 {% if code == lang %} aria-current="page"{% endif %}>{{ label }}</a></li>
 {% endfor %}
 </ul></nav>
+{% endif %}
+{% if codes %}
+<ul class="codes" aria-label="Warnings by code">
+{% for code, count, meaning in codes %}
+<li>{{ count }} × <code>{{ code }}</code>: {{ meaning }}</li>
+{% endfor %}
+</ul>
 {% endif %}
 </header>
 <main>
@@ -231,11 +304,14 @@ h3 a, .also a { color: var(--accent); }
 <p class="source"><small>{{ e.key }}</small></p>
 {% endif %}
 {% if e.warnings %}
-<ul class="warnings">
+<details class="warnings">
+<summary>{{ e.marker }}</summary>
+<ul>
 {% for w in e.warnings %}
-<li>⚠ {{ w }}</li>
+<li>{{ w }}</li>
 {% endfor %}
 </ul>
+</details>
 {% endif %}
 {% if e.others %}
 <div class="also">
@@ -247,7 +323,8 @@ h3 a, .also a { color: var(--accent); }
 <small class="source">{{ o.key }}</small>{% endif %}
 {% if o.date %} · <time{% if o.datetime %} datetime="{{ o.datetime }}"{% endif %}>{{ o.date }}\
 </time>{% endif %}
-{% for w in o.warnings %} · <small class="warning">⚠ {{ w }}</small>{% endfor %}
+{% if o.warnings %} <details class="warnings"><summary>{{ o.marker }}</summary><ul>\
+{% for w in o.warnings %}<li>{{ w }}</li>{% endfor %}</ul></details>{% endif %}
 </li>
 {% endfor %}
 </ul>
@@ -260,6 +337,7 @@ h3 a, .also a { color: var(--accent); }
 <p>No briefs in {{ name }} in this run.</p>
 {% endfor %}
 </main>
+<footer><p>Run <code>{{ run_id }}</code></p></footer>
 </body>
 </html>
 """)

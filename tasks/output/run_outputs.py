@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from briefs.tasks.core.records import Failure
-from briefs.tasks.output.digest import digest_entries, digest_languages
+from briefs.tasks.output.digest import Night, digest_entries, digest_languages, night_of_manifest
 from briefs.tasks.output.documents import (
     digest_html,
     digest_markdown,
@@ -84,17 +84,17 @@ def night_of_run(store: Store, record: RunRecord, manifest: dict[str, Any]
 
 
 def write_digests(store: Store, briefs: list[dict[str, Any]], run_id: str,
-                  languages: list[str]) -> list[str]:
+                  languages: list[str], night: Night | None = None) -> list[str]:
     """Write one digest per language (Markdown and HTML) of the briefs, in the reader's
-    order with near-duplicates grouped; returns the digests' languages."""
+    order with near-duplicates grouped, under the night's heading; returns the languages."""
     all_languages = digest_languages(languages)
     entries = digest_entries(briefs)
     for lang in all_languages:
         store.write(f"digests/{lang}.md",
-                    digest_markdown(lang, entries, run_id, all_languages).encode(),
+                    digest_markdown(lang, entries, run_id, all_languages, night).encode(),
                     "text/markdown; charset=utf-8")
         store.write(f"digests/{lang}.html",
-                    digest_html(lang, entries, run_id, all_languages).encode(),
+                    digest_html(lang, entries, run_id, all_languages, night).encode(),
                     "text/html; charset=utf-8")
     return all_languages
 
@@ -104,7 +104,8 @@ def write_night(store: Store, record: RunRecord, languages: list[str]) -> NightW
     the night's."""
     manifest = run_manifest(record)
     night, briefs = night_of_run(store, record, manifest)
-    written_languages = write_digests(store, briefs, record.run_id, languages)
+    written_languages = write_digests(store, briefs, record.run_id, languages,
+                                      night_of_manifest(night))
     store.write(run_manifest_key(record.run_id), to_json_bytes(manifest), "application/json")
     store.write(MANIFEST_KEY, to_json_bytes(night), "application/json")
     return NightWritten(manifest, night, len(briefs), written_languages)

@@ -38,6 +38,9 @@ REGISTRY: tuple[WarningCode, ...] = (
                 "language detection (tasks/ingest/source_language.py)"),
     WarningCode("glossary_lost", "a glossary term did not come through a translation",
                 "the glossary (tasks/quality/warnings.py glossary_lost)"),
+    WarningCode("control_characters", "the model's output held control or non-printing "
+                "characters; they were removed", "cleaning the output "
+                "(tasks/quality/cleaning.py)"),
     # output guards
     WarningCode("empty_output", "a summary or translation is empty or only whitespace",
                 OUTPUT_GUARD),

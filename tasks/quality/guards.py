@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from itertools import accumulate
 from typing import Any
 
 import regex
@@ -245,6 +246,7 @@ def find_repetition(tokens: list[str], language: str = "en") -> Loop | None:
     "1,000,000,000,000") do not count. Compared case-insensitively."""
     lower = [token.casefold() for token in tokens]
     joiner = "" if language in ("zh", "ja", "th", "yue", "wuu") else " "
+    words_before = list(accumulate((not t.isdigit() for t in lower), initial=0))
     for size in range(1, min(LONG_LOOP_WORDS, len(lower) // 2) + 1):
         needed = LOOP_REPEATS.get(size, LONG_LOOP_REPEATS)
         run = 0  # positions i so far in a row where lower[i] == lower[i + size]
@@ -254,7 +256,7 @@ def find_repetition(tokens: list[str], language: str = "en") -> Loop | None:
             repeats = run // size + 1
             start = i - run + 1
             if (repeats >= needed and (best is None or repeats > best[0])
-                    and not all(t.isdigit() for t in lower[start:start + size])):
+                    and words_before[start + size] > words_before[start]):  # not digits alone
                 best = (repeats, start)
         if best:
             unit = joiner.join(tokens[best[1]:best[1] + size])
@@ -277,7 +279,9 @@ def _tail(text: str, chars: int = 40) -> str:
 
 # --- wrong_language -------------------------------------------------------------------------
 
-NAME_OR_NUMBER = regex.compile(r"\b[\p{Lu}\p{Lt}][\w'\u2019\-]*|\S*\d\S*")
+# A number's whole token is matched from the token's start (`\S*\d\S*` alone would rescan
+# a long token without a digit from each of its positions).
+NAME_OR_NUMBER = regex.compile(r"\b[\p{Lu}\p{Lt}][\w'\u2019\-]*|(?<!\S)[^\s\d]*\d\S*")
 
 
 def wrong_language(text: str, expected: str) -> tuple[str, float] | None:

@@ -40,6 +40,7 @@ from briefs.tasks.models.loading import LoadedModel
 from briefs.tasks.output.documents import brief_document, source_record, step_runs, to_json_bytes
 from briefs.tasks.output.layout import brief_key, keep_history, read_json
 from briefs.tasks.output.storage import ObjectInfo, StorageError, Store, object_uri
+from briefs.tasks.quality.cleaning import clean_brief
 from briefs.tasks.quality.guards import fail_reason
 from briefs.tasks.quality.warnings import glossary_lost, step_notices, step_record
 
@@ -103,6 +104,9 @@ def summarize_articles(articles: list[Article], config: BriefsConfig) -> list[Br
             results.extend(summarize_in_source(steps, group, config))
     if inputs:
         results.extend(_summarize_english(inputs, config))
+    for result in results:  # before translation: translators read the cleaned summary
+        if isinstance(result, Brief):
+            clean_brief(result)
     return results
 
 
@@ -168,6 +172,8 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
             brief.steps.setdefault("translations", {})[lang] = step_record(
                 step.translation_key(brief.summary, brief.titles[ENGLISH]), notices)
             brief.note_random_weights(step.loaded)
+    for brief in briefs:  # the translations (what was cleaned before is clean)
+        clean_brief(brief)
     return [failed.get(b.article_id) or guard_policy(b, config.guards.fail_on) for b in briefs]
 
 
