@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from briefs.tasks.core.records import Failure
-from briefs.tasks.output.digest import Night, digest_entries, digest_languages, night_of_manifest
+from briefs.tasks.output.digest import Night, digest_entries, digest_languages
 from briefs.tasks.output.documents import (
     digest_html,
     digest_markdown,
@@ -104,8 +104,7 @@ def write_night(store: Store, record: RunRecord, languages: list[str]) -> NightW
     the night's."""
     manifest = run_manifest(record)
     night, briefs = night_of_run(store, record, manifest)
-    written_languages = write_digests(store, briefs, record.run_id, languages,
-                                      night_of_manifest(night))
+    written_languages = write_digests(store, briefs, record.run_id, languages)
     store.write(run_manifest_key(record.run_id), to_json_bytes(manifest), "application/json")
     store.write(MANIFEST_KEY, to_json_bytes(night), "application/json")
     return NightWritten(manifest, night, len(briefs), written_languages)
