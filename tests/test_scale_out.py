@@ -203,7 +203,8 @@ def test_the_kubernetes_deployments_run_the_image_on_a_gpu_pool(stack, client):
         deployment = client.read_deployment_by_name(name)
         assert deployment.work_pool_name == "briefs-k8s"
         assert deployment.job_variables["image"] == "registry.example/briefs:1"
-        assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
-            "directory": "/app"}}]
+        # A module-path entrypoint: the image's installed package, no pull step.
+        assert deployment.entrypoint == "briefs.flows.briefs_flow:briefs"
+        assert not deployment.pull_steps
     shard = client.read_deployment_by_name("briefs/shard")
     assert shard.job_variables["gpu_count"] == 1
