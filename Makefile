@@ -25,8 +25,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: setup
 	$(VENV)/bin/briefs run $(SOURCE) $(DEST) --models $(MODELS)
 
+# Two pytest-xdist workers, each test file on one of them (a file's servers and fixtures stay
+# together); each worker has its own Prefect API and S3 server. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The unit tier: plain modules called directly, no flow runs or servers (under 2 minutes).
 test-fast: setup

@@ -1,12 +1,18 @@
 """What a run shows in the Prefect UI: progress while it runs, a table and a summary at the end.
 
-The table and summary use stable keys, so the UI lines runs up against each other.
+The table and summary use stable keys, so the UI lines runs up against each other; the
+progress artifact's key names the night (`briefs-progress-2026-12-05`), with its estimated
+finish.
 """
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -20,19 +26,61 @@ from briefs.tasks.quality.warnings import CODES
 
 TABLE_KEY = "briefs-articles"
 SUMMARY_KEY = "briefs-summary"
+PROGRESS_KEY = "briefs-progress"  # and the night: one key per night (progress_key)
 PREVIEW_BRIEFS = 3
 
 
-class Progress:
-    """A progress artifact updated as batches finish."""
+def progress_key(night: str) -> str:
+    """The progress artifact's key for a night: `briefs-progress-2026-12-05` (Prefect keys
+    hold only lowercase letters, digits and dashes)."""
+    return PROGRESS_KEY + "-" + re.sub(r"[^a-z0-9-]+", "-", night.lower()).strip("-")
 
-    def __init__(self, total: int) -> None:
-        self.total = max(total, 1)
+
+class Progress:
+    """A progress artifact updated as batches finish: input objects done of the total, the
+    rate, and the estimated finish (at the rate so far, from the run's start, model loading
+    included). A night's run keys it by the night (`progress_key`), so the deployment's
+    artifacts list it by that name, and describes it by the night; a shard's has no key (its
+    parent's counts its objects)."""
+
+    def __init__(self, total: int, night: str | None = None, timezone: str = "UTC",
+                 title: str | None = None) -> None:
+        self.total, self.zone = total, ZoneInfo(timezone)
+        self.title = title or (f"Night {night}" if night else "Briefs run")
+        self.key = progress_key(night) if night else None
+        self.started = time.monotonic()
         self.artifact_id: UUID = create_progress_artifact(
-            0.0, description=f"Input objects processed (of {total})")
+            0.0 if total else 100.0, key=self.key, description=self.describe(0))
 
     def update(self, done: int) -> None:
-        update_progress_artifact(self.artifact_id, 100.0 * min(done, self.total) / self.total)
+        done = min(done, self.total)
+        update_progress_artifact(self.artifact_id, 100.0 * done / max(self.total, 1),
+                                 description=self.describe(done))
+
+    def describe(self, done: int, now: float | None = None) -> str:
+        """The title, and a table: done, total, rate (objects/min) and the estimated finish,
+        in the schedule's timezone."""
+        minutes = ((time.monotonic() if now is None else now) - self.started) / 60
+        rate = done / minutes if done and minutes > 0 else 0.0
+        if done >= self.total:
+            finish = f"finished {self._clock(0)}"
+        elif rate:
+            seconds = (self.total - done) / rate * 60
+            finish = f"{self._clock(seconds)} (in about {_duration(seconds)})"
+        else:
+            finish = "after the first batch"
+        return "\n".join([
+            f"**{self.title}**: {done} of {self.total} input objects briefed", "",
+            "| done | total | rate | estimated finish |", "|---|---|---|---|",
+            f"| {done} | {self.total} | {rate:.1f} objects/min | {finish} |"])
+
+    def _clock(self, seconds_from_now: float) -> str:
+        moment = datetime.now(UTC) + timedelta(seconds=seconds_from_now)
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def publish_results(manifest: dict[str, Any], written: list[dict[str, Any]],
@@ -105,3 +153,13 @@ def publish_partial_run(run_id: str, dest: str, manifest: dict[str, Any]) -> Non
         payload={"counts": manifest["counts"], "dest": dest,
                  "failed": failed[:EVENT_FAILURES]},
     )
+
+
+REVIEW_KEY = "briefs-review"
+
+
+def publish_held_briefs(markdown: str) -> None:
+    """The briefs held for review (`tasks/output/review.py` held_markdown), as a Markdown
+    artifact beside the paused run's form."""
+    create_markdown_artifact(markdown, key=REVIEW_KEY,
+                             description="Briefs held for review before delivery")

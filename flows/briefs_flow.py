@@ -1,14 +1,24 @@
-"""The `briefs` flow: articles under a source → multilingual briefs, digests and a manifest."""
+"""The `briefs` flow: articles under a source → multilingual briefs, digests and a manifest.
+
+`briefs` has the nightly run form's parameters (what an editor sets); `briefs-arrivals` (the
+late-arrivals trigger's window) and `briefs-shard` (a parent run's shard) run the same code,
+so their parameters stay off that form.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectNotFound
 from prefect.futures import PrefectFuture
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed, State
@@ -17,8 +27,9 @@ from pydantic import Field
 from briefs.flows.artifacts import Progress, publish_partial_run, publish_results
 from briefs.flows.fan_out import run_shards, shard_deployment_exists
 from briefs.flows.provenance import run_trigger
+from briefs.flows.review_hold import review_before_delivery
 from briefs.tasks.core import log_redaction
-from briefs.tasks.core.config import BriefsConfig, ConfigError, load_config
+from briefs.tasks.core.config import CONFIGS_DIR, BriefsConfig, ConfigError, preset_path
 from briefs.tasks.core.records import Article, Brief, Failure
 from briefs.tasks.events import Arrivals
 from briefs.tasks.generation.targets import SUPPORTED_LANGUAGES
@@ -32,6 +43,7 @@ from briefs.tasks.output.storage import ObjectInfo
 from briefs.tasks.run.nights import fill_date, night_of, run_date, source_prefix
 from briefs.tasks.run.pipeline import ReusePlan, drop_duplicates, made_by_run, object_failure
 from briefs.tasks.run.policy import Deadline, run_ending
+from briefs.tasks.run.preflight import CHECKS, preflight
 from briefs.tasks.run.shards import (
     ShardSpec,
     cut_shards,
@@ -57,6 +69,8 @@ from briefs.tasks.steps import (
 )
 
 Language = Literal[SUPPORTED_LANGUAGES]  # a multi-select in the UI's run form
+Preset = Literal[tuple(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))]  # a choice in it
+NIGHTLY_DEPLOYMENT = "briefs/nightly"  # flows/deployments.py; late arrivals share its slot
 UNSUPPORTED = "unsupported file type"
 TIMED_OUT = "ran past its time limit of {seconds:.0f} s ({setting})"
 Keeps = Callable[[Article | Failure], bool]  # of a run for chosen articles: those it briefs
@@ -84,19 +98,19 @@ class Ledger:
 def briefs(
     source: str,
     dest: str,
-    date: str | None = None,
-    languages: list[Language] | None = None,
-    models: str = "default",
-    config: str | None = None,
-    limit: Annotated[int, Field(ge=1)] | None = None,
-    article_ids: list[str] | None = None,
+    date: str = "",
+    languages: list[Language] = [],  # noqa: B006  (the form's empty list; never changed)
+    models: Preset = "default",
+    config: str = "",
+    limit: Annotated[int, Field(ge=0)] = 0,
+    article_ids: list[str] = [],  # noqa: B006
+    only_article_ids: bool = False,
     force: bool = False,
-    arrivals: Arrivals | None = None,
-    shard: ShardSpec | None = None,
 ):
     """Summarize every article under `source`, translate the summaries, write them to `dest`.
 
-    (One parameter per field of the run form in the UI.)
+    (One parameter per field of the run form in the UI: only what an editor sets. Late
+    arrivals run as `briefs-arrivals`, shards as `briefs-shard`.)
 
     Args:
         source: Folder or `s3://bucket/prefix/` of .txt, .md, .json, .jsonl and .html
@@ -106,33 +120,200 @@ def briefs(
         date: The night to brief, YYYY-MM-DD; empty means yesterday in the schedule's
             timezone.
         languages: Target languages; empty means the config's list.
-        models: Model preset (`default`, `tiny`) or a local summarizer model folder.
-        config: A YAML config file that replaces the preset.
-        limit: Brief only the first N input objects (for trial runs; at least 1); empty
-            means all.
+        models: Model preset, from configs/ (`default`: the production models, `tiny`:
+            small test models).
+        config: A YAML config file that replaces the preset (a hub model id goes in its
+            `models.summarizer.id`), or a local summarizer model folder used with the
+            preset; empty means the preset alone.
+        limit: Brief only the first N input objects (for trial runs); 0 means all.
         article_ids: Brief only these articles of the night: article ids as in the
             manifest, or object keys under `source`. The night's digests are rebuilt from
-            all its briefs. Empty means the whole night.
+            all its briefs. Empty means the whole night, unless `only_article_ids` is on.
+        only_article_ids: Switch on when briefing chosen articles: the run then refuses to
+            start if `article_ids` is empty, so a list left empty by mistake is never taken
+            for the whole night. Off (the default): empty `article_ids` means the whole
+            night.
         force: Brief again even articles whose brief is up to date (same article, models
             and settings). The brief replaced is kept under `history/<article_id>/`.
-        arrivals: Set by the late-arrivals trigger: brief the objects named by its
-            `briefs.object.created` events. Leave empty.
-        shard: Set by a parent run that fans out (`scale:` in the config): brief these
-            objects only and hand back a shard result. Leave empty.
     """
+    chosen = chosen_articles(article_ids, only_article_ids)
+    if isinstance(chosen, State):
+        return chosen
+    models_or_folder, config_file = config_files(models, config)
+    return brief_run(source, dest, date=date or None, languages=languages or None,
+                     models=models_or_folder, config=config_file, limit=limit or None,
+                     article_ids=chosen, force=force)
+
+
+@flow(name="briefs-shard", log_prints=True)
+def briefs_shard(
+    shard: ShardSpec,
+    source: str,
+    dest: str,
+    languages: list[str] = [],  # noqa: B006
+    models: str = "default",
+    config: str = "",
+    force: bool = False,
+):
+    """One shard of a night that fans out (`scale:` in the config): brief these objects
+    only and hand back a shard result. Started by the parent run, with its parameters.
+
+    Args:
+        shard: The shard: the parent run, its position, its objects' keys.
+        source: The parent's source, its date filled in.
+        dest: The parent's destination, its date filled in.
+        languages: The parent's target languages; empty means the config's list.
+        models: The parent's model preset, or a local summarizer model folder.
+        config: The parent's YAML config file; empty means the preset alone.
+        force: Brief again even articles whose brief is up to date.
+    """
+    return brief_run(source, dest, languages=languages or None, models=models,
+                     config=config or None, force=force, shard=shard)
+
+
+@flow(name="briefs-arrivals", log_prints=True)
+def briefs_arrivals(
+    arrivals: Arrivals,
+    source: str,
+    dest: str,
+    date: str = "",
+    languages: list[Language] = [],  # noqa: B006
+    models: Preset = "default",
+    config: str = "",
+):
+    """Brief the objects that arrived under `source` after the night's run, as the
+    late-arrivals trigger names them. Holds the nightly deployment's slot while it runs:
+    one run at a time, the nightly and this one together.
+
+    Args:
+        arrivals: Set by the late-arrivals trigger: brief the objects named by its
+            `briefs.object.created` events from `since`, `seconds` long.
+        source: As the nightly run's; each object is briefed in the night whose folder
+            (`{date}`) holds it.
+        dest: As the nightly run's; `{date}` is replaced by each object's night.
+        date: The night of objects whose source has no `{date}`; empty means yesterday.
+        languages: Target languages; empty means the config's list.
+        models: Model preset, from configs/.
+        config: A YAML config file, or a local summarizer model folder; empty means the
+            preset alone.
+    """
+    models_or_folder, config_file = config_files(models, config)
+    with nightly_slot():
+        return brief_run(source, dest, date=date or None, languages=languages or None,
+                         models=models_or_folder, config=config_file, arrivals=arrivals)
+
+
+def chosen_articles(article_ids: list[str], only: bool) -> list[str] | None | State:
+    """The articles a run of the form briefs: None for the whole night, else the ids given
+    (blank items dropped). Refused (a Failed state) when the editor chose articles (the
+    `only_article_ids` switch, or an item added) but gave none: never the whole night."""
+    ids = [i.strip() for i in article_ids if i.strip()]
+    if ids:
+        return ids
+    if only or article_ids:
+        return Failed(message="article_ids is empty (or only blank items) while only "
+                              "article_ids were to be briefed: add the articles to brief "
+                              "(list → Add item), or switch only_article_ids off and leave "
+                              "article_ids empty to brief the whole night")
+    return None
+
+
+def config_files(models: str, config: str) -> tuple[str, str | None]:
+    """The form's `models` and `config` as the configuration is loaded from: a YAML file in
+    `config` replaces the preset; a model folder in it is the summarizer, with the preset's
+    other settings."""
+    if not config:
+        return models, None
+    if Path(config).suffix.lower() in (".yaml", ".yml"):
+        return models, config
+    return config, None if models == "default" else str(preset_path(models))
+
+
+@contextmanager
+def nightly_slot() -> Iterator[None]:
+    """Hold the nightly deployment's concurrency slot (one run at a time): wait while a run
+    of it runs; a run of it started meanwhile waits in AwaitingConcurrencySlot (ENQUEUE).
+    Nothing to hold for a run from no deployment, or on an API without the nightly one."""
+    name = _nightly_limit() if deployment.id is not None else None
+    if name is None:
+        yield
+        return
+    get_run_logger().info("taking %s's slot (%s): waiting while a night's run runs",
+                          NIGHTLY_DEPLOYMENT, name)
+    with concurrency(name, occupy=1, strict=True):
+        yield
+
+
+def _nightly_limit() -> str | None:
+    """The name of the nightly deployment's concurrency limit, if it has one."""
+    with get_client(sync_client=True) as client:
+        try:
+            nightly = client.read_deployment_by_name(NIGHTLY_DEPLOYMENT)
+        except ObjectNotFound:
+            return None
+    return nightly.global_concurrency_limit.name if nightly.global_concurrency_limit else None
+
+
+def brief_run(
+    source: str,
+    dest: str,
+    date: str | None = None,
+    languages: list[str] | None = None,
+    models: str = "default",
+    config: str | None = None,
+    limit: int | None = None,
+    article_ids: list[str] | None = None,
+    force: bool = False,
+    arrivals: Arrivals | None = None,
+    shard: ShardSpec | None = None,
+) -> State:
+    """A run of any of the flows above: a night, or its chosen articles (`article_ids`),
+    the late arrivals of a window (`arrivals`), or a shard (`shard`). `models` is a preset
+    or a model folder, `config` a YAML file; None means empty."""
     log_redaction.install()  # worker-started runs never import the CLI
-    settings = load_config(models, config, list(languages) if languages else None)
+    checked = preflight(source, dest, models=models, config_file=config,
+                        languages=list(languages) if languages else None, date=date,
+                        now=flow_run.get_scheduled_start_time(), checks=_checks(arrivals, shard),
+                        block_client=block_s3_client)
+    if checked.problems or checked.settings is None:
+        return _refused(checked.problems)
+    settings = checked.settings
     if shard is not None:
         return _brief_shard(shard, source, dest, settings, force)
-    if article_ids == []:  # the form's "list" with no item: never taken for the whole night
-        return Failed(message="article_ids is an empty list: add the articles to brief, "
-                              "or set it to None to brief the whole night")
     run = Briefing(source, dest, settings, models, config, limit, force,
                    run_trigger(arrivals is not None), Deadline(settings.timeouts.run_seconds))
     if arrivals is None:
         day = run_date(date, settings.schedule.timezone, flow_run.get_scheduled_start_time())
         return run.brief(day, article_ids)
     return _brief_arrivals(run, arrivals, date)
+
+
+def _checks(arrivals: Arrivals | None, shard: ShardSpec | None) -> frozenset[str]:
+    """What the pre-flight checks besides the config: a night's run everything; a run for
+    late arrivals all but the night's objects; a shard nothing (its parent checked)."""
+    if shard is not None:
+        return frozenset()
+    return CHECKS - {"source"} if arrivals is not None else CHECKS
+
+
+def _refused(problems: list[str]) -> State:
+    """The run's end when the pre-flight found problems: Failed, one line each, and the
+    same lines in the log (no traceback)."""
+    logger = get_run_logger()
+    for problem in problems:
+        logger.error("pre-flight: %s", problem)
+    return Failed(message="\n".join(problems))
+
+
+def block_s3_client(block: str, config: Any) -> Any:
+    """An S3 client from a Prefect AwsCredentials block, with `config`'s timeouts and retries
+    (the pre-flight probe's) over the block's own client settings."""
+    from prefect_aws import AwsCredentials
+
+    credentials = AwsCredentials.load(block)
+    params = credentials.aws_client_parameters.get_params_override()
+    params["config"] = params["config"].merge(config) if "config" in params else config
+    return credentials.get_boto3_session().client("s3", **params)
 
 
 def _brief_arrivals(run: Briefing, arrivals: Arrivals, date: str | None) -> State:
@@ -248,7 +429,8 @@ class Briefing:
         started_at, context = now_iso(), self._context(day)
         self._log_start(context, requested)
         chosen = self._choose(context, requested, missing)
-        progress = Progress(len(chosen.objects))
+        progress = Progress(len(chosen.objects), night=day,
+                            timezone=context.settings.schedule.timezone)
         shards = [] if requested else _shards_for(context.settings, chosen.objects)
         if shards:
             timings, extra = self._fan_out(context, chosen, shards, progress)
@@ -315,7 +497,7 @@ class Briefing:
                               settings.scale.shard_deployment)
         parameters = {"source": context.source, "dest": context.dest,
                       "languages": settings.languages, "models": self.models,
-                      "config": self.config, "force": self.force}
+                      "config": self.config or "", "force": self.force}  # briefs-shard's
         fanned = run_shards(shards, parameters, settings, context.run_id, context.deadline,
                             progress)
         merged = merge_shard_results(fanned.results)
@@ -328,15 +510,20 @@ class Briefing:
 
     def _deliver(self, context: RunContext, manifest: dict[str, Any], ledger: Ledger,
                  requested: list[str] | None) -> dict[str, Any]:
-        """Deliver the whole night's digests (not a trial's or a partial run's); returns
-        the manifest with the delivery records."""
+        """Deliver the whole night's digests (not a trial's or a partial run's), after the
+        review when briefs are held (`review.hold_on`); returns the manifest with the review
+        and delivery records."""
         if not context.settings.delivery.notification_blocks:
             return manifest
         if self.limit is not None or requested:
             get_run_logger().info("a trial or partial run: the digests are not delivered")
             return manifest
-        return deliver_digests(context.dest, context.settings, manifest,
-                               ledger.written + ledger.reused)
+        manifest, briefs, deliver = review_before_delivery(
+            context.dest, context.settings, manifest, ledger.written + ledger.reused)
+        if not deliver:
+            get_run_logger().warning("review: nothing delivered (the briefs are held)")
+            return manifest
+        return deliver_digests(context.dest, context.settings, manifest, briefs)
 
 
 def _brief_here(context: RunContext, chosen: Chosen, progress: Progress) -> dict[str, Any]:
@@ -403,7 +590,9 @@ def _brief_shard(spec: ShardSpec, source: str, dest: str, settings: BriefsConfig
     loaded = Loaded.load(context)
     ledger = Ledger()
     objects = spec.objects()
-    seen = Batches(context, loaded, ledger).brief(objects, Progress(len(objects)))
+    progress = Progress(len(objects), timezone=settings.schedule.timezone,
+                        title=spec.label.capitalize())
+    seen = Batches(context, loaded, ledger).brief(objects, progress)
     document = shard_result_document(
         spec, str(flow_run.get_id() or "local"), ledger.written, ledger.reused,
         ledger.unbriefed, {article.article_id: digest for digest, article in seen.items()},

@@ -1,5 +1,10 @@
 """The deployments of briefs, defined once: `make deploy` applies them to the process work pool,
-`make deploy-k8s` to the Kubernetes one, and `briefs serve` serves the nightly one itself.
+`make deploy-k8s` to the Kubernetes one, and `briefs serve` serves the night's two itself.
+
+    briefs/nightly                  every night, and an editor's form: flow `briefs`
+    briefs-arrivals/late-arrivals   the late-arrivals trigger's runs: flow `briefs-arrivals`
+    briefs-shard/shard              one shard of a night that fans out: flow `briefs-shard`
+    briefs-eval/eval                the models' scores, by hand: flow `briefs-eval`
 
     python -m briefs.flows.deployments process [--home DIR]
     python -m briefs.flows.deployments kubernetes --image IMAGE
@@ -16,7 +21,7 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
 from briefs.flows import RUN_LOGGERS
-from briefs.flows.briefs_flow import briefs
+from briefs.flows.briefs_flow import briefs, briefs_arrivals, briefs_shard
 from briefs.flows.eval_flow import briefs_eval
 from briefs.tasks.core.config import load_config
 from briefs.tasks.events import late_arrivals_trigger
@@ -27,7 +32,8 @@ NIGHTLY_SOURCE = "s3://news-in/{date}/"
 NIGHTLY_DEST = "s3://news-briefs/{date}/"
 SCHEDULE_SLUG = "nightly-0200"  # a redeploy updates the schedule with this slug in place
 RUN_ENV = {"PREFECT_LOGGING_EXTRA_LOGGERS": RUN_LOGGERS}
-# One nightly run at a time: a run started during another waits for it.
+# One nightly run at a time: a run started during another waits for it. A late-arrivals run
+# also takes the nightly deployment's slot while it runs (briefs_flow.nightly_slot).
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 # Kubernetes: a Job per run in the image; shards on a GPU node (infra/k8s/base-job-template.json).
 K8S_NIGHTLY = {"cpu_request": "1", "memory_request": "2Gi", "memory_limit": "4Gi"}
@@ -38,22 +44,44 @@ K8S_SHARD = {"gpu_count": 1, "node_selector": {"nvidia.com/gpu.present": "true"}
 
 def nightly(job_variables: dict[str, Any], source: str = NIGHTLY_SOURCE,
             dest: str = NIGHTLY_DEST, models: str = "default") -> RunnerDeployment:
-    """Every night, yesterday's articles; late arrivals by event (the trigger). The schedule
-    and the languages the run form starts with are the preset's."""
+    """Every night, yesterday's articles; an editor's runs from its form. The schedule and
+    the languages the run form starts with are the preset's."""
     config = load_config(models)
     schedule = Cron(config.schedule.cron, timezone=config.schedule.timezone, slug=SCHEDULE_SLUG)
     return briefs.to_deployment(
         name="nightly", description="Every night, brief yesterday's articles.",
         entrypoint_type=EntrypointType.MODULE_PATH, schedules=[schedule],
+        concurrency_limit=ONE_AT_A_TIME,
+        parameters={"source": source, "dest": dest, "models": models,
+                    "languages": config.languages},
+        job_variables=job_variables)
+
+
+def late_arrivals(job_variables: dict[str, Any], source: str = NIGHTLY_SOURCE,
+                  dest: str = NIGHTLY_DEST, models: str = "default") -> RunnerDeployment:
+    """The late-arrivals trigger's runs, on the nightly source and destination. One at a
+    time, and never beside a nightly run: each holds the nightly deployment's slot."""
+    config = load_config(models)
+    return briefs_arrivals.to_deployment(
+        name="late-arrivals", entrypoint_type=EntrypointType.MODULE_PATH,
+        description="Brief objects that arrive under the nightly source after its run. "
+                    "Started by the late-arrivals trigger; waits for a nightly run.",
         triggers=[late_arrivals_trigger(source)], concurrency_limit=ONE_AT_A_TIME,
         parameters={"source": source, "dest": dest, "models": models,
                     "languages": config.languages},
         job_variables=job_variables)
 
 
+def night(job_variables: dict[str, Any], source: str = NIGHTLY_SOURCE,
+          dest: str = NIGHTLY_DEST, models: str = "default") -> list[RunnerDeployment]:
+    """The nightly deployment and its late arrivals' (what `briefs serve` serves)."""
+    return [nightly(job_variables, source, dest, models),
+            late_arrivals(job_variables, source, dest, models)]
+
+
 def shard(job_variables: dict[str, Any]) -> RunnerDeployment:
     """One shard of a night that fans out; the parent run starts it (scale.shard_deployment)."""
-    return briefs.to_deployment(
+    return briefs_shard.to_deployment(
         name="shard", entrypoint_type=EntrypointType.MODULE_PATH, job_variables=job_variables,
         description="One shard of a nightly run that fans out (scale in the config). "
                     "Started by the parent run.")
@@ -75,11 +103,11 @@ def for_pool(pool: Pool, home: Path | None = None,
     so eval stays on the process pool."""
     if pool == "process":
         variables = {"env": RUN_ENV, "working_dir": str((home or Path.cwd()).resolve())}
-        return [nightly(variables), shard(variables), evaluation(variables)]
+        return [*night(variables), shard(variables), evaluation(variables)]
     if not image:
         raise ValueError("a Kubernetes deployment needs --image (BRIEFS_IMAGE)")
     base = {"image": image, "env": RUN_ENV}
-    return [nightly(base | K8S_NIGHTLY), shard(base | K8S_SHARD)]
+    return [*night(base | K8S_NIGHTLY), shard(base | K8S_SHARD)]
 
 
 def main(argv: list[str] | None = None) -> None:

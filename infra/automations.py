@@ -6,11 +6,12 @@ seconds (`make worker` sets 30); this automation marks a run Crashed after three
 heartbeats, and a parent run that fans out then submits that shard again.
 
 The nightly run's alert:
-It fires when a run of `briefs/nightly` ends Failed (the run broke, or more articles failed
-than `alerts.max_failed_share` allows: the flow then ends Failed with the counts in its
-message), TimedOut (past `timeouts.run_seconds`) or Crashed, and sends the notification block
-named in the config's `alerts.notification_block`. A run whose few failures stay within the
-share completes and emits `briefs.run.partial` instead, which another automation can match.
+It fires when a run of `briefs/nightly` or `briefs-arrivals/late-arrivals` ends Failed (the
+run broke, or more articles failed than `alerts.max_failed_share` allows: the flow then ends
+Failed with the counts in its message), TimedOut (past `timeouts.run_seconds`) or Crashed, and
+sends the notification block named in the config's `alerts.notification_block`. A run whose
+few failures stay within the share completes and emits `briefs.run.partial` instead, which
+another automation can match.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from prefect.settings import get_current_settings
 
 from briefs.tasks.core.config import load_config
 
-DEPLOYMENT = "briefs/nightly"
+ALERTED_DEPLOYMENTS = ("briefs/nightly", "briefs-arrivals/late-arrivals")
 AUTOMATION_NAME = "briefs-nightly-failed"
 ZOMBIE_AUTOMATION_NAME = "briefs-crash-zombie-runs"
 MISSED_HEARTBEATS = 3
@@ -39,13 +40,14 @@ BODY = ("Run {{ flow_run.name }} of {{ deployment.name }} ended {{ flow_run.stat
         "{{ flow_run.state.message }}\nSee {{ flow_run|ui_url }}")
 
 
-def alert_automation(deployment_id: str, block_document_id: str) -> Automation:
+def alert_automation(deployment_ids: list[str], block_document_id: str) -> Automation:
     return Automation(
         name=AUTOMATION_NAME,
         description="Notify when a nightly briefs run fails, times out or crashes.",
         trigger=EventTrigger(
             expect={f"prefect.flow-run.{state}" for state in ALERT_STATES},
-            match_related={"prefect.resource.id": f"prefect.deployment.{deployment_id}"},
+            match_related={"prefect.resource.id": [f"prefect.deployment.{deployment_id}"
+                                                   for deployment_id in deployment_ids]},
             posture=Posture.Reactive, threshold=1,
         ),
         actions=[SendNotification(block_document_id=block_document_id, subject=SUBJECT,
@@ -91,8 +93,9 @@ def main() -> int:
               "(e.g. in the UI under Blocks) and run make deploy again", file=sys.stderr)
         return 0
     with get_client(sync_client=True) as client:
-        deployment = client.read_deployment_by_name(DEPLOYMENT)
-    automation = _replace(AUTOMATION_NAME, alert_automation(str(deployment.id),
+        deployment_ids = [str(client.read_deployment_by_name(name).id)
+                          for name in ALERTED_DEPLOYMENTS]
+    automation = _replace(AUTOMATION_NAME, alert_automation(deployment_ids,
                                                              str(block._block_document_id)))
     print(f"automation {automation.name!r} ({automation.id}) notifies {block_slug!r}")
     return 0

@@ -18,6 +18,7 @@ from briefs.tasks.core.config import BriefsConfig
 from briefs.tasks.core.records import Article, Brief, Failure
 from briefs.tasks.events import Arrivals, arrived_objects
 from briefs.tasks.output import layout as night
+from briefs.tasks.output import review
 from briefs.tasks.output.digest import digest_languages
 from briefs.tasks.output.documents import to_json_bytes
 from briefs.tasks.output.run_outputs import RunRecord, write_night
@@ -200,6 +201,20 @@ def write_digests_and_manifest(dest: str, config: BriefsConfig,
     get_run_logger().info("wrote digests of %d briefs for %s and the manifest: %s",
                           written.briefs, ", ".join(written.languages), written.night["counts"])
     return written.manifest
+
+
+@task(name="apply-review", **STORAGE)
+def apply_review(dest: str, config: BriefsConfig, manifest: dict[str, Any],
+                 briefs: list[dict[str, Any]], record: dict[str, Any]) -> review.Reviewed:
+    """Carry out the review of the held briefs (`record`, the manifest's `review`): write
+    the digests again without the dropped briefs (their JSON stays under briefs/) and the
+    manifests with the review; returns them and the briefs the digests hold."""
+    reviewed = review.apply_review(_store(dest, config), manifest, briefs, config.languages,
+                                   record)
+    get_run_logger().info("review: %d held, %d dropped (%s), %s", len(record["held"]),
+                          len(record["dropped"]), ", ".join(record["dropped"]) or "none",
+                          "delivering" if record["delivered"] else "delivering nothing")
+    return reviewed
 
 
 # No task retries: each message has its own (tenacity, delivery.retries); a task retry would

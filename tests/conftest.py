@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 
 from briefs.flows import RUN_LOGGERS
-from tests.helpers import TRANSFORMERS, tiny_model
+from tests.helpers import TRANSFORMERS, Webhook, tiny_model
 
 # Before Prefect is imported anywhere: a private home, no analytics, a patient startup.
 # Removed when the process exits: atexit runs it after Prefect's own exit handlers (registered
 # later), and it also covers a process that imports this module without running a session.
-_home = tempfile.mkdtemp(prefix="briefs-prefect-home-")
+# pytest-xdist's workers inherit the main process's TMPDIR (set below): each makes its home
+# beside the main one's, not inside it (a nested path is too long for Chromium's socket).
+_tmp = os.environ.setdefault("_BRIEFS_TESTS_TMPDIR", tempfile.gettempdir())
+_home = tempfile.mkdtemp(prefix="briefs-prefect-home-", dir=_tmp)
 atexit.register(shutil.rmtree, _home, ignore_errors=True)
 (Path(_home) / "tmp").mkdir()
 os.environ.update({
@@ -91,6 +94,14 @@ def summarizer():
 @pytest.fixture(scope="session")
 def translator_de():
     return tiny_model("de", TRANSFORMERS)
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A webhook receiver on loopback (the delivery tests' reader)."""
+    hook = Webhook()
+    yield hook
+    hook.close()
 
 
 # Test tiers: `make test-fast` runs the unit tier, `-m "not flow and not server"`. A test is

@@ -208,3 +208,119 @@ def brief_locally(source: Path, dest: Path, objects: dict[str, bytes], languages
                        written=[w for w in written if isinstance(w, dict)],
                        unbriefed=failures)
     return write_night(store_out, record, languages).manifest
+
+
+# --- delivery to real sinks on loopback (tests/test_delivery.py, tests/test_review.py) ------
+
+HOOK_BLOCK = "custom-webhook/briefs-test-hook"
+SMTP_BLOCK = "email-server-credentials/briefs-test-smtp"
+
+
+class Webhook:
+    """An HTTP receiver on loopback: keeps each POSTed JSON body, answers `status`."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts: list[dict] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length", 0))
+                receiver.posts.append(json.loads(self.rfile.read(length)))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/SECRET-TOKEN"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mailbox:
+    """What an aiosmtpd server on loopback received."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's)
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+
+def save_delivery_blocks(hook_url: str, smtp_port: int) -> None:
+    """The webhook and SMTP blocks (HOOK_BLOCK, SMTP_BLOCK), saved in the session's Prefect
+    API."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect_email import EmailServerCredentials
+
+    CustomWebhookNotificationBlock(
+        name="briefs", url=hook_url, json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        timeout=5,
+    ).save("briefs-test-hook", overwrite=True)
+    EmailServerCredentials(smtp_server="127.0.0.1", smtp_type="INSECURE",
+                           smtp_port=smtp_port).save("briefs-test-smtp", overwrite=True)
+
+
+def configure_delivery(monkeypatch: pytest.MonkeyPatch, retries: int = 3,
+                       blocks: tuple[str, ...] = (HOOK_BLOCK, SMTP_BLOCK)) -> None:
+    """Delivery through `blocks` by the environment, as a worker would have it."""
+    import json
+
+    monkeypatch.setenv("BRIEFS_DELIVERY__NOTIFICATION_BLOCKS", json.dumps(list(blocks)))
+    monkeypatch.setenv("BRIEFS_DELIVERY__EMAIL_TO", '["desk@example.org"]')
+    monkeypatch.setenv("BRIEFS_DELIVERY__EMAIL_FROM", "briefs@example.org")
+    monkeypatch.setenv("BRIEFS_DELIVERY__RETRIES", str(retries))
+    monkeypatch.setenv("BRIEFS_DELIVERY__RETRY_DELAY_SECONDS", "0")
+
+
+def flow_run_state_names(flow_run_id) -> list[str]:
+    """The flow run's state history, oldest first, by name (Paused, Running, ...)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        states = client.read_flow_run_states(flow_run_id)
+    return [s.name for s in sorted(states, key=lambda s: s.timestamp)]
+
+
+def run_logs(flow_run_id, task_names: bool = False, page: int = 200) -> list[str]:
+    """Every log message of a flow run, read page by page (the API returns 200 at most). With
+    `task_names`, each line as the Prefect UI shows it: `task run name: message` (`flow: ...`
+    for the flow's own lines)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all()
+
+    async def read() -> list[str]:
+        lines: list[str] = []
+        names: dict = {}
+        async with get_client() as client:
+            while batch := await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(
+                    any_=[flow_run_id])), limit=page, offset=len(lines)):
+                for log in batch:
+                    if not task_names:
+                        lines.append(log.message)
+                        continue
+                    if log.task_run_id and log.task_run_id not in names:
+                        names[log.task_run_id] = (await client.read_task_run(log.task_run_id)).name
+                    lines.append(f"{names.get(log.task_run_id, 'flow')}: {log.message}")
+        return lines
+
+    return asyncio.run(read())

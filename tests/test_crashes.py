@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.corpus_sample import summaries
-from tests.helpers import corpus_or_skip
+from tests.helpers import corpus_or_skip, run_logs
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -192,7 +192,7 @@ def test_credentials_never_reach_logs_or_outputs(keys_from, s3, s3_endpoint, tmp
                for o in out.list_objects_v2(Bucket=bucket_out)["Contents"]]
     manifest = json.loads(out.get_object(Bucket=bucket_out, Key="manifest.json")["Body"].read())
     flow_run_id = manifest["run_id"]
-    logs = all_run_logs(flow_run_id)
+    logs = run_logs(flow_run_id)
     parameters = json.dumps(_flow_run(flow_run_id).parameters)
     assert len(written) > 3 and len(logs) > 5
     # Not vacuous: botocore's DEBUG lines, signed requests included, reached both places.
@@ -212,23 +212,5 @@ def _flow_run(flow_run_id: str) -> FlowRun:
     async def read() -> FlowRun:
         async with get_client() as client:
             return await client.read_flow_run(flow_run_id)
-
-    return asyncio.run(read())
-
-
-def all_run_logs(flow_run_id: str, page: int = 200) -> list[str]:
-    """Every log message of a flow run, read page by page (the API returns 200 at most)."""
-    import asyncio
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
-    async def read() -> list[str]:
-        messages: list[str] = []
-        async with get_client() as client:
-            while batch := await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(
-                    any_=[flow_run_id])), limit=page, offset=len(messages)):
-                messages += [log.message for log in batch]
-        return messages
 
     return asyncio.run(read())

@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -19,55 +15,20 @@ import pytest
 from briefs.tasks.core.config import ConfigError, DeliveryConfig, load_config
 from briefs.tasks.delivery import build_messages, deliver, describe
 from briefs.tasks.output.storage import open_store
-from tests.helpers import SEEDS
+from tests.helpers import (
+    HOOK_BLOCK,
+    SEEDS,
+    SMTP_BLOCK,
+    Mailbox,
+    configure_delivery,
+    flow_run_state_names,
+    save_delivery_blocks,
+)
 from tests.prefect_stack import free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 RUN_DATE = "2026-11-27"
-HOOK, SMTP = "custom-webhook/briefs-test-hook", "email-server-credentials/briefs-test-smtp"
-
-
-class Webhook:
-    """An HTTP receiver on loopback: keeps each POSTed JSON body, answers `status`."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                length = int(self.headers.get("Content-Length", 0))
-                receiver.posts.append(json.loads(self.rfile.read(length)))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/SECRET-TOKEN"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-class Mailbox:
-    """What an aiosmtpd server on loopback received."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's)
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
+HOOK, SMTP = HOOK_BLOCK, SMTP_BLOCK
 
 
 @pytest.fixture
@@ -79,27 +40,6 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
     controller.start()
     yield box, port
     controller.stop()
-
-
-def save_blocks(hook_url: str, smtp_port: int) -> None:
-    """The two blocks the config names, saved in the session's Prefect API."""
-    from prefect.blocks.notifications import CustomWebhookNotificationBlock
-    from prefect_email import EmailServerCredentials
-
-    CustomWebhookNotificationBlock(
-        name="briefs", url=hook_url, json_data={"subject": "{{subject}}", "body": "{{body}}"},
-        timeout=5,
-    ).save("briefs-test-hook", overwrite=True)
-    EmailServerCredentials(smtp_server="127.0.0.1", smtp_type="INSECURE",
-                           smtp_port=smtp_port).save("briefs-test-smtp", overwrite=True)
-
-
-def configure(monkeypatch: pytest.MonkeyPatch, retries: int = 3) -> None:
-    monkeypatch.setenv("BRIEFS_DELIVERY__NOTIFICATION_BLOCKS", json.dumps([HOOK, SMTP]))
-    monkeypatch.setenv("BRIEFS_DELIVERY__EMAIL_TO", '["desk@example.org"]')
-    monkeypatch.setenv("BRIEFS_DELIVERY__EMAIL_FROM", "briefs@example.org")
-    monkeypatch.setenv("BRIEFS_DELIVERY__RETRIES", str(retries))
-    monkeypatch.setenv("BRIEFS_DELIVERY__RETRY_DELAY_SECONDS", "0")
 
 
 def run_night(tmp_path: Path):
@@ -117,10 +57,13 @@ def run_night(tmp_path: Path):
 
 def test_a_night_is_delivered_by_email_and_webhook(tmp_path, monkeypatch, webhook, mailbox):
     box, smtp_port = mailbox
-    save_blocks(webhook.url, smtp_port)
-    configure(monkeypatch)
+    save_delivery_blocks(webhook.url, smtp_port)
+    configure_delivery(monkeypatch)
+    # A review hold on a code no brief of this night carries: nothing held, no pause.
+    monkeypatch.setenv("BRIEFS_REVIEW__HOLD_ON", '["glossary_lost"]')
     state, dest = run_night(tmp_path)
     assert state.is_completed(), state.message
+    assert "Paused" not in flow_run_state_names(state.state_details.flow_run_id)
 
     subjects = {f"Briefs {RUN_DATE} (en): 1 briefed, 0 failed",
                 f"Briefs {RUN_DATE} (de): 1 briefed, 0 failed"}
@@ -137,6 +80,7 @@ def test_a_night_is_delivered_by_email_and_webhook(tmp_path, monkeypatch, webhoo
                 in body
     manifest = json.loads((dest / "manifest.json").read_text())
     kept = json.loads((dest / "runs" / manifest["run_id"] / "manifest.json").read_text())
+    assert "review" not in manifest
     assert manifest["delivery"] == kept["delivery"] == [
         {"block": block, "language": lang, "attempts": 1, "status": "sent"}
         for block in (HOOK, SMTP) for lang in ("en", "de")]
@@ -145,8 +89,8 @@ def test_a_night_is_delivered_by_email_and_webhook(tmp_path, monkeypatch, webhoo
 def test_a_failed_delivery_is_retried_recorded_and_the_run_completes(tmp_path, monkeypatch,
                                                                       webhook):
     webhook.status = 500
-    save_blocks(webhook.url, free_port())  # nothing listens there: refused
-    configure(monkeypatch, retries=2)
+    save_delivery_blocks(webhook.url, free_port())  # nothing listens there: refused
+    configure_delivery(monkeypatch, retries=2)
     state, dest = run_night(tmp_path)
     assert state.is_completed(), state.message
 

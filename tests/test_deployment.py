@@ -31,6 +31,7 @@ from tests.prefect_stack import (
 pytestmark = pytest.mark.server  # its own Prefect server, workers and processes
 
 DEPLOYMENT = "briefs/nightly"
+ARRIVALS = "briefs-arrivals/late-arrivals"  # the late-arrivals trigger's deployment
 NIGHT = "2026-11-27"
 LATE_NIGHT = "2026-11-20"  # the late-arrivals test's night
 
@@ -148,6 +149,9 @@ def test_a_run_started_through_the_api_briefs_everything(worker, client, s3):
     assert {"table", "markdown", "progress"} <= set(by_type)
     assert by_type["table"].key == "briefs-articles" and by_type["markdown"].key == "briefs-summary"
     assert by_type["progress"].data == 100.0
+    assert by_type["progress"].key == f"briefs-progress-{NIGHT}"  # the night's, by name
+    assert f"Night {NIGHT}" in by_type["progress"].description
+    assert f"{count} of {count} input objects" in by_type["progress"].description
     assert f"| {count} | {count} | 0 | 0 |" in by_type["markdown"].data
 
 
@@ -231,6 +235,49 @@ def test_a_second_run_waits_for_the_first(worker, client, s3):
     assert second_run.start_time >= first_run.end_time  # never overlapping
 
 
+@pytest.mark.timeout(420)
+def test_late_arrivals_runs_and_nightly_runs_never_overlap(worker, client, s3):
+    """The trigger's runs are of their own deployment, but each holds the nightly
+    deployment's slot while it briefs: a late-arrivals run started during a night's run
+    waits for it, and a night's run started meanwhile waits too (AwaitingConcurrencySlot)."""
+    from datetime import UTC, datetime
+
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    first, _ = start_nightly(client, s3, "overlap-first", count=2)
+    wait_until(lambda: client.read_flow_run(first.id).state.is_running(), 300,
+               "the night's run to start", every=0.5)
+    [(key, data)] = mixed_objects(corpus_or_skip(), {"txt": 1}).items()
+    s3.put_object(Bucket="overlap-first-in", Key=f"{NIGHT}/late-{key}", Body=data)
+    arrivals = client.read_deployment_by_name(ARRIVALS)
+    late = client.create_flow_run_from_deployment(arrivals.id, parameters={
+        "source": "s3://overlap-first-in/{date}/", "dest": "s3://overlap-first-out/{date}/",
+        "languages": ["de"], "models": "tiny",
+        "arrivals": {"since": datetime.now(UTC).isoformat(), "seconds": 1,
+                     "first": f"s3://overlap-first-in/{NIGHT}/late-{key}"}})
+    second, _ = start_nightly(client, s3, "overlap-second", count=2)
+    runs = {"night 1": first.id, "late arrivals": late.id, "night 2": second.id}
+    for run_id in runs.values():
+        assert final_state(client, run_id).is_completed()
+
+    def briefing(name: str, run_id) -> tuple:
+        """When the run held the slot: a night's run from its start, a late-arrivals run
+        (which starts, then waits for the slot) from its first task run."""
+        run = client.read_flow_run(run_id)
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(
+            any_=[run_id])))
+        started = (min(t.start_time for t in tasks if t.start_time) if run_id == late.id
+                   else run.start_time)
+        return started, run.end_time, name
+
+    spans = sorted(briefing(name, run_id) for name, run_id in runs.items())
+    for (_, ended, before), (started, _, after) in zip(spans, spans[1:], strict=False):
+        assert started >= ended, f"{after} began before {before} ended"
+    manifest = json.loads(s3.get_object(Bucket="overlap-first-out", Key=f"{NIGHT}/manifest.json")
+                          ["Body"].read())
+    assert manifest["counts"]["total"] == 3  # the night's two, and the late one
+
+
 @pytest.mark.timeout(180)  # measured 10 s
 def test_a_failed_nightly_run_sends_the_alert(worker, client, alerts):
     deployment = client.read_deployment_by_name(DEPLOYMENT)
@@ -278,7 +325,7 @@ def test_a_nightly_run_past_its_time_limit_ends_timed_out_and_sends_the_alert(
 
 @pytest.mark.timeout(240)  # measured 14 s (with the session's API: up to 120 s more)
 @pytest.mark.usefixtures("prefect_api")
-def test_briefs_serve_offers_the_same_nightly_deployment_without_a_pool():
+def test_briefs_serve_offers_the_same_nightly_deployments_without_a_pool():
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
@@ -289,13 +336,14 @@ def test_briefs_serve_offers_the_same_nightly_deployment_without_a_pool():
     try:
         with get_client(sync_client=True) as api:
             def served():
-                try:
-                    return api.read_deployment_by_name(DEPLOYMENT)
+                try:  # the two, each registered in turn
+                    return [api.read_deployment_by_name(name) for name in (DEPLOYMENT, ARRIVALS)]
                 except Exception:
                     assert serve.poll() is None, "briefs serve exited"
                     return None
 
-            deployment = wait_until(served, 120, "briefs serve to register its deployment")
+            deployment, arrivals = wait_until(served, 120,
+                                              "briefs serve to register its deployments")
     finally:
         serve.terminate()
         serve.wait(timeout=60)
@@ -303,9 +351,13 @@ def test_briefs_serve_offers_the_same_nightly_deployment_without_a_pool():
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "Europe/Berlin")
     assert deployment.global_concurrency_limit.limit == 1
     assert deployment.parameters["source"] == "s3://news-in/{date}/"
+    assert arrivals.parameters["source"] == "s3://news-in/{date}/"
+    assert arrivals.global_concurrency_limit.limit == 1
     with get_client(sync_client=True) as api:
-        [trigger] = [a.trigger for a in api.read_automations_by_name("briefs-late-arrivals")]
-    assert trigger.match.model_dump() == {"prefect.resource.id": "s3://news-in/*"}
+        [automation] = api.read_automations_by_name("briefs-late-arrivals")
+    assert automation.trigger.match.model_dump() == {"prefect.resource.id": "s3://news-in/*"}
+    [action] = automation.actions  # runs the late-arrivals deployment
+    assert action.deployment_id == arrivals.id
 
 
 @pytest.mark.timeout(420)  # measured 56 s: a nightly run, the 40 s wait, the event run
@@ -330,10 +382,12 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
     for key, data in late:  # a burst of two uploads after the night's run
         s3.put_object(Bucket="news-in", Key=f"{LATE_NIGHT}/{key}", Body=data)
 
-    # The trigger's run takes the deployment's parameters: tiny models here, as an operator
-    # would set them in the UI (the real ones cannot be downloaded offline).
-    client.update_deployment(deployment.id, DeploymentUpdate(
-        parameters={**deployment.parameters, "models": "tiny", "languages": ["de"]}))
+    # The trigger's run, of the late-arrivals deployment, takes that deployment's parameters:
+    # tiny models here, as an operator would set them in the UI (the real ones cannot be
+    # downloaded offline).
+    arrivals = client.read_deployment_by_name(ARRIVALS)
+    client.update_deployment(arrivals.id, DeploymentUpdate(
+        parameters={**arrivals.parameters, "models": "tiny", "languages": ["de"]}))
     try:
         for key, _ in late:  # one notification per upload, as S3 sends them
             message = tmp_path / "s3-notification.json"
@@ -342,13 +396,14 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
                                    str(message)], env=server_env, capture_output=True,
                                   text=True, timeout=120)
             assert sent.returncode == 0, sent.stderr
-        [run] = wait_until(lambda: runs_created_by(client, deployment.id), 120,
+        [run] = wait_until(lambda: runs_created_by(client, arrivals.id), 120,
                            "the trigger to start a run")
         assert final_state(client, run.id).is_completed()
-        assert len(runs_created_by(client, deployment.id)) == 1  # one run for the burst
+        assert len(runs_created_by(client, arrivals.id)) == 1  # one run for the burst
+        assert not runs_created_by(client, deployment.id)  # none of the nightly deployment
     finally:
-        client.update_deployment(deployment.id, DeploymentUpdate(
-            parameters=deployment.parameters))
+        client.update_deployment(arrivals.id, DeploymentUpdate(
+            parameters=arrivals.parameters))
 
     def stored(key: str) -> dict:
         return json.loads(s3.get_object(Bucket="news-briefs", Key=f"{LATE_NIGHT}/{key}")["Body"]
@@ -369,12 +424,21 @@ def test_objects_announced_by_s3_notifications_are_briefed_by_one_triggered_run(
 def test_the_late_arrivals_trigger_matches_the_nightly_source_and_waits_out_its_window():
     from briefs.flows.deployments import NIGHTLY_SOURCE, for_pool
 
-    [nightly] = [d for d in for_pool("process") if d.name == "nightly"]
-    [trigger] = nightly.triggers
+    by_name = {d.name: d for d in for_pool("process")}
+    nightly, arrivals = by_name["nightly"], by_name["late-arrivals"]
+    assert not nightly.triggers  # its form shows only an editor's fields
+    [trigger] = arrivals.triggers
+    assert arrivals.parameters == nightly.parameters  # the same source, dest and models
     assert nightly.parameters["source"] == NIGHTLY_SOURCE == "s3://news-in/{date}/"
     assert trigger.match.model_dump(mode="json") == {"prefect.resource.id": "s3://news-in/*"}
     assert trigger.parameters["arrivals"]["seconds"] == trigger.within.total_seconds()
     assert trigger.schedule_after > trigger.within  # the window's events are stored by then
+
+
+# The nightly run form's fields, in order: what an editor sets, nothing else.
+FORM_FIELDS = ["source", "dest", *(f"{name} (Optional)" for name in (
+    "date", "languages", "models", "config", "limit", "article_ids", "only_article_ids",
+    "force"))]
 
 
 def fill_and_submit(page, ui: str, deployment_id, night: dict, chosen: str,
@@ -392,21 +456,36 @@ def fill_and_submit(page, ui: str, deployment_id, night: dict, chosen: str,
             has_text=re.compile(f"^{re.escape(label)}$"))
         return page.locator(".schema-form-property").filter(has=name).last
 
+    # Only what an editor sets: no field of the trigger's or a parent run's, and no field
+    # with a type toggle ("str | None" ...): every field is one plain input with its default.
+    expect(page.locator(".schema-form-property__label")).to_have_text(FORM_FIELDS)
+    for hidden in ("shard", "arrivals"):
+        expect(page.locator(".schema-form-property__label").filter(
+            has_text=re.compile(f"^{hidden}")).or_(page.get_by_text(hidden, exact=True))
+        ).to_have_count(0)
+    expect(page.get_by_text("Property is type", exact=False)).to_have_count(0)
+    for toggle in ("str", "int", "list", "None", "Arrivals", "ShardSpec"):
+        expect(page.locator(".schema-form-property").get_by_role(
+            "button", name=toggle, exact=True)).to_have_count(0)
     parameter("source").locator("textarea").fill(night["source"])
     parameter("dest").locator("textarea").fill(night["dest"])
-    date = parameter("date (Optional)")
-    date.get_by_role("button", name="str", exact=True).click()
-    date.locator("textarea, input").fill(NIGHT)
+    parameter("date (Optional)").locator("textarea").fill(NIGHT)
     languages = parameter("languages (Optional)")
     languages.locator(".p-tag").filter(has_text="es").locator(".p-tag__dismiss").click()
-    parameter("models (Optional)").locator("textarea").fill("tiny")
+    models = parameter("models (Optional)")  # a choice of the presets
+    models.locator(".p-select-button__control").focus()  # a click leaves it shut, headless
+    page.keyboard.press(" ")
+    expect(page.get_by_role("option")).to_have_text(["default", "tiny"])
+    page.get_by_role("option", name="tiny", exact=True).click()
+    expect(models.locator(".p-select-button__value")).to_have_text("tiny")
+    expect(parameter("limit (Optional)").locator("input")).to_have_value("0")  # 0: all
     article_ids = parameter("article_ids (Optional)")
-    article_ids.get_by_role("button", name="list", exact=True).click()
     article_ids.get_by_role("button", name="Add item").click()
     article_ids.locator("textarea, input").last.fill(chosen)
-    force = parameter("force (Optional)").get_by_role("switch")
-    force.click()
-    expect(force).to_have_attribute("aria-checked", "true")
+    for switch in ("only_article_ids (Optional)", "force (Optional)"):
+        toggle = parameter(switch).get_by_role("switch")
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-checked", "true")
     name = page.locator(".p-label").filter(has_text="Run Name").locator("input").input_value()
     page.wait_for_timeout(500)  # the switch's slide, for the picture
     page.screenshot(path=saved / "run-form.png", full_page=True)
@@ -465,6 +544,8 @@ def test_an_editor_briefs_one_article_again_from_the_ui_form(worker, client, s3,
     [run] = wait_until(submitted, 30, f"the run {name!r} submitted from the form")
     assert run.parameters["languages"] == ["de", "fr"] and run.parameters["date"] == NIGHT
     assert run.parameters["article_ids"] == [chosen] and run.parameters["force"] is True
+    assert run.parameters["only_article_ids"] is True and run.parameters["models"] == "tiny"
+    assert not {"shard", "arrivals"} & set(run.parameters)
     assert final_state(client, run.id).is_completed()
     manifest = json.loads(stored(f"runs/{run.id}/manifest.json"))
     assert manifest["touched"] == [chosen] and manifest["trigger"] == {"kind": "manual"}

@@ -247,6 +247,10 @@ def test_the_heading_is_the_night_with_counts_in_words_and_the_run_at_the_foot()
     storm = digest_entries([b for b in night() if b["article_id"].startswith("storm")])
     two = digest_markdown("en", storm, RUN_UUID, ["en"], Night("2026-11-27", "in/", 2, 0))
     assert digest_night_line(two) == "English · 2 briefs in 1 story · 2 failed"
+    # The nightly deployment's source is a template: the heading shows the night's prefix.
+    templated = night_of_manifest(manifest | {"parameters": {
+        "source": "s3://news-in/{date}", "date": "2026-11-27"}})
+    assert templated.source == "s3://news-in/2026-11-27/"
 
 
 def warned_brief() -> dict[str, Any]:
@@ -412,7 +416,8 @@ def test_an_editor_reads_the_digest_on_a_phone(tmp_path, monkeypatch):
     write_night(tmp_path, briefs, monkeypatch)
     source, dest = tmp_path / "news-in" / "2026-11-27", tmp_path / "corpus-night"
     manifest = brief_locally(source, dest, corpus_night(), ["de"])
-    assert manifest["counts"]["succeeded"] == 30
+    assert manifest["counts"]["succeeded"] == 30, [
+        a for a in manifest["articles"] if a["status"] != "succeeded"]
     assert manifest["warnings"]["control_characters"]  # what the tiny summarizer generated
     dialogs: list[str] = []
     with sync_playwright() as playwright:

@@ -277,11 +277,18 @@ def test_without_force_a_chosen_unchanged_article_is_left_as_it_is(briefed_night
 
 @pytest.mark.usefixtures("prefect_api")
 def test_an_empty_list_of_articles_is_refused_not_taken_for_the_whole_night(briefed_night):
+    """The form always shows `article_ids` (empty: the whole night). An editor who means to
+    brief chosen articles switches `only_article_ids` on; then an empty list, like an item
+    added and left blank, is refused and nothing is touched."""
     source, dest, _ = briefed_night
     before = {p: p.read_bytes() for p in dest.rglob("*") if p.is_file()}
-    state = briefs(source=str(source), dest=str(dest), languages=["de"], models="tiny",
-                   article_ids=[], force=True, return_state=True)
-    assert state.is_failed() and "article_ids is an empty list" in state.message
+    for chosen in ({"article_ids": [], "only_article_ids": True},
+                   {"article_ids": ["  "], "only_article_ids": True},
+                   {"article_ids": [""]}):
+        state = briefs(source=str(source), dest=str(dest), languages=["de"], models="tiny",
+                       force=True, return_state=True, **chosen)
+        assert state.is_failed(), chosen
+        assert "article_ids is empty" in state.message and "only_article_ids" in state.message
     assert {p: p.read_bytes() for p in dest.rglob("*") if p.is_file()} == before
 
 

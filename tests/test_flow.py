@@ -11,7 +11,7 @@ import pytest
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.output.storage import S3_MAX_ATTEMPTS
 from tests.corpus_sample import article_count, mixed_objects
-from tests.helpers import SEEDS, FailingS3, corpus_or_skip, run_cli
+from tests.helpers import SEEDS, FailingS3, corpus_or_skip, run_cli, run_logs
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 RUN_DATE = "2026-11-27"
@@ -22,29 +22,6 @@ def s3_objects(s3, bucket: str, prefix: str) -> dict[str, bytes]:
     keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
     return {key[len(prefix):]: s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             for key in keys}
-
-
-def run_logs(flow_run_id) -> list[str]:
-    """The flow run's log lines as the Prefect UI shows them (`task run name: message`)."""
-    import asyncio
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all()
-
-    async def read() -> list[str]:
-        async with get_client() as client:
-            logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(
-                any_=[flow_run_id])))
-            names = {}
-            for log in logs:
-                if log.task_run_id and log.task_run_id not in names:
-                    names[log.task_run_id] = (await client.read_task_run(log.task_run_id)).name
-            return [f"{names.get(log.task_run_id, 'flow')}: {log.message}" for log in logs]
-
-    return asyncio.run(read())
 
 
 def check_briefs(briefs: dict[str, dict], languages: list[str]) -> None:
@@ -142,7 +119,7 @@ def test_s3_faults_beyond_botocore_retries_are_retried_by_the_task(s3):
     assert state.is_completed(), state.message
     manifest = json.loads(s3.get_object(Bucket="flaky-out", Key="manifest.json")["Body"].read())
     assert manifest["counts"]["succeeded"] == 2
-    logs = run_logs(state.state_details.flow_run_id)
+    logs = run_logs(state.state_details.flow_run_id, task_names=True)
     assert any(line.startswith("read-articles 1/1: ") and "Retry 1/3" in line for line in logs)
     ids = [a["article_id"] for a in manifest["articles"]]
     for task_name in ("read-articles 1/1", "summarize 1/1", "translate 1/1", "write-briefs 1/1"):
@@ -163,3 +140,65 @@ def test_a_bad_configuration_fails_before_the_run(tmp_path: Path):
                    "{id: t}}}\nbatching: {max_tokenz: 1}\n")
     code, output = run_cli(str(SEEDS), str(tmp_path / "out"), "--config", str(bad))
     assert code == 1 and "batching.max_tokenz" in output
+
+
+def test_the_progress_artifact_is_found_by_its_night_with_the_estimated_finish(tmp_path):
+    """The run's progress artifact is keyed and described by its night (the UI lists it by
+    that name, not a UUID), and tells the objects done of the total, the rate and the
+    estimated finish."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    from briefs.flows.artifacts import Progress
+
+    night = "2026-12-05"
+    source = tmp_path / "in"
+    for key, data in mixed_objects(corpus_or_skip(), {"txt": 2, "json": 1}).items():
+        (source / key).parent.mkdir(parents=True, exist_ok=True)
+        (source / key).write_bytes(data)
+    state = briefs(str(source), str(tmp_path / "out"), date=night, languages=["de"],
+                   models="tiny", return_state=True)
+    assert state.is_completed(), state.message
+
+    def by_key(key: str, **filters) -> list:
+        with get_client(sync_client=True) as client:
+            return client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]), **filters))
+
+    [artifact] = by_key("briefs-progress-2026-12-05", flow_run_id=ArtifactFilterFlowRunId(
+        any_=[state.state_details.flow_run_id]))
+    assert artifact.type == "progress" and artifact.data == 100.0
+    title, _, header, _, row = artifact.description.splitlines()
+    assert title == f"**Night {night}**: 3 of 3 input objects briefed"
+    assert header == "| done | total | rate | estimated finish |"
+    done, total, rate, finish = (cell.strip() for cell in row.strip("|").split("|"))
+    assert (done, total) == ("3", "3") and rate.endswith(" objects/min") and float(rate[:-12])
+    assert finish.startswith("finished " + datetime.now(ZoneInfo("Europe/Berlin")).strftime("%Y"))
+
+    @flow
+    def half_way() -> None:
+        """One object of three a minute after the start: two more in two minutes."""
+        progress = Progress(3, night="2001-02-03", timezone="Europe/Berlin")
+        progress.started -= 60
+        progress.update(1)
+
+    half_way()
+    [halfway] = by_key("briefs-progress-2001-02-03")  # never a run's yesterday
+    assert halfway.data == pytest.approx(100 / 3)
+    row = halfway.description.splitlines()[-1]
+    done, total, rate, finish = (cell.strip() for cell in row.strip("|").split("|"))
+    assert (done, total, rate) == ("1", "3", "1.0 objects/min")
+    when, _, left = finish.partition(" (")
+    assert left == "in about 2 min)"
+    expected = datetime.now(UTC) + timedelta(seconds=120)
+    shown = datetime.strptime(when.rsplit(" ", 1)[0], "%Y-%m-%d %H:%M").replace(
+        tzinfo=ZoneInfo("Europe/Berlin"))
+    assert abs(shown - expected) < timedelta(minutes=2)

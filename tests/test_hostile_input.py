@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from briefs.flows.briefs_flow import briefs
 from briefs.tasks.core.config import CONFIGS_DIR
@@ -78,13 +79,12 @@ def cases(corpus: Path) -> dict[str, tuple[bytes, str, str]]:
 @pytest.fixture(scope="module")
 def small_limits(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("config") / "tiny-small-limits.yaml"
-    preset = (CONFIGS_DIR / "tiny.yaml").read_text()
-    limited = preset.replace("max_article_bytes: 2000000",
-                             f"max_article_bytes: {MAX_ARTICLE_BYTES}")
-    only_german = limited.replace("default: {route: pivot", "de: {route: pivot").replace(
-        "marian-{src}-en", "marian-de-en")  # a route for German only
-    assert only_german.count("marian-de-en") == 1
-    path.write_text(only_german)
+    preset = yaml.safe_load((CONFIGS_DIR / "tiny.yaml").read_text())
+    preset["limits"] = {"max_article_bytes": MAX_ARTICLE_BYTES}
+    route = preset["sources"]["routes"].pop("default")  # a route for German only
+    route["translator"]["id"] = route["translator"]["id"].replace("{src}", "de")
+    preset["sources"]["routes"]["de"] = route
+    path.write_text(yaml.safe_dump(preset))
     return path
 
 

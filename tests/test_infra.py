@@ -159,7 +159,8 @@ def test_the_kubernetes_deployments_render_valid_jobs():
     from briefs.flows.deployments import for_pool
 
     deployments = {d.name: d for d in for_pool("kubernetes", image="registry.example/briefs:1")}
-    assert set(deployments) == {"nightly", "shard"}  # eval needs the corpus beside a checkout
+    # eval needs the corpus beside a checkout
+    assert set(deployments) == {"nightly", "late-arrivals", "shard"}
     for deployment in deployments.values():
         validate_job_variables(deployment.job_variables, template()["variables"],
                                raise_on_error=True, ignore_required=True)

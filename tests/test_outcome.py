@@ -137,9 +137,10 @@ def test_briefs_written_before_a_write_fails_are_recorded_as_written(tmp_path):
     assert "1 failed" in state.message
 
 
-def test_limit_must_be_at_least_one(tmp_path):
+def test_limit_must_not_be_negative(tmp_path):
+    """The form's limit is 0 for all, else a count; the CLI's --limit is a count."""
     write_night(tmp_path / "in", 1)
-    state = briefs(str(tmp_path / "in"), str(tmp_path / "out"), models="tiny", limit=0,
+    state = briefs(str(tmp_path / "in"), str(tmp_path / "out"), models="tiny", limit=-1,
                    return_state=True)
     assert state.is_failed() and "limit" in state.message
     assert not (tmp_path / "out").exists()

@@ -270,21 +270,17 @@ def test_changed_summary_settings_summarize_again(night, tmp_path):
         earlier = first.briefs[article.article_id]["steps"]["summary"]["key"]
         assert summarizer.summary_key(article.text) != earlier
 
-    second = summarized_again(night, longer, first, "run-2")
-    for brief in second.briefs.values():
-        assert brief["generation"]["summary"]["max_new_tokens"] == 30
+    plan = plan_for(night, longer)
 
-
-def summarized_again(night, config, first, run_id: str):
-    """A second run's plan summarizes every article again, and the run does so."""
-    plan = plan_for(night, config)
     assert ids(plan.to_summarize) == sorted(first.briefs)
     assert not plan.partial and not plan.unchanged
-    again = finish(night, config, plan, run_id)
-    assert sorted(again.briefs) == sorted(first.briefs)
-    for brief in again.briefs.values():
-        assert brief["steps"]["summary"]["run_id"] == run_id
-    return again
+
+    second = finish(night, longer, plan, "run-2")
+
+    assert sorted(second.briefs) == sorted(first.briefs)
+    for brief in second.briefs.values():
+        assert brief["steps"]["summary"]["run_id"] == "run-2"
+        assert brief["generation"]["summary"]["max_new_tokens"] == 30
 
 
 def test_a_changed_summarizer_summarizes_again(night, tmp_path, summarizer):
@@ -311,9 +307,17 @@ def test_a_changed_summarizer_summarizes_again(night, tmp_path, summarizer):
     assert step_model(config).version["revision"] != revision
     assert step_model(config).summary_key(article.text) != key
 
-    third = summarized_again(night, config, first, "run-3")
+    plan = plan_for(night, config)
+
+    assert ids(plan.to_summarize) == sorted(first.briefs)
+    assert not plan.partial and not plan.unchanged
+
+    third = finish(night, config, plan, "run-3")
+
+    assert sorted(third.briefs) == sorted(first.briefs)
     for brief in third.briefs.values():
         assert brief["models"]["summarizer"]["revision"] != revision
+        assert brief["steps"]["summary"]["run_id"] == "run-3"
 
 
 def test_new_bytes_with_the_same_text_keep_every_step_and_update_the_source(night, tmp_path):

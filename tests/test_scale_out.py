@@ -160,7 +160,8 @@ def test_a_night_fans_out_over_two_workers_and_survives_one_killed_mid_shard(
     manifest = read_json(s3, "fan-out", f"{NIGHT}/manifest.json")
     assert len(manifest["shards"]) == ARTICLES // SHARD_ARTICLES
     assert manifest["counts"] == {"total": ARTICLES, "succeeded": ARTICLES - 1, "failed": 0,
-                                  "skipped": 1}
+                                  "skipped": 1}, [a for a in manifest["articles"]
+                                                  if a["status"] == "failed"]
     assert sorted(e["source"] for e in manifest["articles"]) == [
         f"s3://fan-in/{key}" for key in keys]
     # The dead shard crashed (the zombie automation) and ran again to completion.
@@ -190,7 +191,7 @@ def test_a_night_fans_out_over_two_workers_and_survives_one_killed_mid_shard(
 
 @pytest.mark.timeout(300)
 def test_the_kubernetes_deployments_run_the_image_on_a_gpu_pool(stack, client):
-    """`make deploy-k8s` on the real server: the pool takes the job template, and both
+    """`make deploy-k8s` on the real server: the pool takes the job template, and the
     deployments run in the image (the last test here: it replaces the process deployments)."""
     done = subprocess.run(["make", "deploy-k8s", "BRIEFS_IMAGE=registry.example/briefs:1"],
                           cwd=REPO, env=stack, capture_output=True, text=True, timeout=240)
@@ -199,12 +200,14 @@ def test_the_kubernetes_deployments_run_the_image_on_a_gpu_pool(stack, client):
     assert pool.type == "kubernetes"
     assert {"gpu_count", "model_cache_claim", "node_selector", "tolerations"} <= set(
         pool.base_job_template["variables"]["properties"])
-    for name in ("briefs/nightly", "briefs/shard"):
+    flows = {"briefs/nightly": "briefs", "briefs-arrivals/late-arrivals": "briefs_arrivals",
+             "briefs-shard/shard": "briefs_shard"}
+    for name, function in flows.items():
         deployment = client.read_deployment_by_name(name)
         assert deployment.work_pool_name == "briefs-k8s"
         assert deployment.job_variables["image"] == "registry.example/briefs:1"
-        # A module-path entrypoint: the image's installed package, no pull step.
-        assert deployment.entrypoint == "briefs.flows.briefs_flow:briefs"
+        # A module path (Prefect's MODULE_PATH form): the image's installed package, no pull.
+        assert deployment.entrypoint == f"briefs.flows.briefs_flow.{function}"
         assert not deployment.pull_steps
-    shard = client.read_deployment_by_name("briefs/shard")
+    shard = client.read_deployment_by_name("briefs-shard/shard")
     assert shard.job_variables["gpu_count"] == 1

@@ -104,7 +104,7 @@ def test_shards_without_the_shard_deployment_fail_the_run_saying_what_to_do(
     state = briefs(source=str(source), dest=str(tmp_path / "out"), models="tiny",
                    return_state=True)
     assert state.is_failed()
-    assert "'briefs/shard' (scale.shard_deployment) does not exist" in state.message
+    assert "'briefs-shard/shard' (scale.shard_deployment) does not exist" in state.message
     assert "make deploy" in state.message
 
 
@@ -236,7 +236,7 @@ def test_a_shard_result_of_another_attempt_or_shard_is_not_taken():
 @pytest.mark.usefixtures("prefect_api")
 def test_a_deployment_run_without_a_shard_deployment_briefs_in_its_own_process(
         tmp_path: Path, monkeypatch):
-    """As under `briefs serve`: more objects than scale.shard_articles, no briefs/shard."""
+    """As under `briefs serve`: more objects than scale.shard_articles, no shard deployment."""
     from types import SimpleNamespace
 
     from briefs.flows import briefs_flow
@@ -257,12 +257,12 @@ def test_a_deployment_run_without_a_shard_deployment_briefs_in_its_own_process(
 
 @pytest.mark.usefixtures("prefect_api")
 def test_a_worker_with_another_configuration_refuses_the_shard(tmp_path: Path):
-    from briefs.flows.briefs_flow import briefs
+    from briefs.flows.briefs_flow import briefs_shard
 
     spec = ShardSpec(run_id="r", index=0, count=1, keys=["a.txt"], sizes=[1],
                      config_hash="0123456789abcdef")
-    state = briefs(source=str(tmp_path), dest=str(tmp_path / "out"), models="tiny",
-                   shard=spec.model_dump(mode="json"), return_state=True)
+    state = briefs_shard(source=str(tmp_path), dest=str(tmp_path / "out"), models="tiny",
+                         shard=spec.model_dump(mode="json"), return_state=True)
     assert state.is_failed()
     assert "shard 1/1: this worker's configuration (hash " in state.message
     assert "is not the parent run's (0123456789abcdef)" in state.message

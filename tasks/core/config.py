@@ -6,12 +6,15 @@ with `__`, e.g. `BRIEFS_BATCHING__MAX_TOKENS=4096`), the YAML file, the field de
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import os
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -36,7 +39,14 @@ LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 
 
 class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the key and the reason."""
+    """A configuration that cannot be used; the message names the key and the reason.
+
+    `problems` holds one line per mistake (the message joins them), each naming where the
+    value came from: the file and key, or the environment variable."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 def language_codes(value: list[str]) -> list[str]:
@@ -250,6 +260,9 @@ class AlertsConfig(Strict):
     max_failed_share: float = Field(
         0.05, ge=0, le=1, description="above this share of failed articles the run ends "
         "Failed (and alerts); at or below it the run completes and emits briefs.run.partial")
+    min_objects: int = Field(
+        1, ge=0, description="a night with fewer objects under its source fails at once (the "
+        "pre-flight check), naming where it looked; 0 lets an empty night complete")
 
 
 class TimeoutsConfig(Strict):
@@ -276,7 +289,7 @@ class ScaleConfig(Strict):
                                              "cancelled and submitted again")
     shard_timeout_seconds: int = Field(7200, ge=1, description="a shard run not finished this "
                                        "long after it started is cancelled and submitted again")
-    shard_deployment: str = Field("briefs/shard", pattern=r"^[^/]+/[^/]+$",
+    shard_deployment: str = Field("briefs-shard/shard", pattern=r"^[^/]+/[^/]+$",
                                   description="'<flow>/<deployment>' that runs one shard")
     shards: int | None = Field(None, ge=1, description="cut every run into this many shards, "
                                "wherever it runs (`briefs run --shards N`); empty: a run from a "
@@ -348,6 +361,30 @@ class DeliveryConfig(Strict):
         return self
 
 
+class ReviewConfig(Strict):
+    """Review hold (docs/delivery.md#review-hold): a night whose briefs carry any of these
+    warning codes waits, paused, for an editor to approve or drop them before delivery."""
+
+    hold_on: list[str] = Field(default_factory=list, description="warning codes that hold "
+                               "the night's delivery for review (see docs/guards.md), e.g. "
+                               "[unsupported_numbers, wrong_language]: the run pauses after "
+                               "writing its digests, and the Prefect UI lists the briefs with "
+                               "these codes to be delivered or dropped; empty: no review "
+                               "(nor is there one without delivery.notification_blocks)")
+    timeout_seconds: int = Field(4 * 3600, ge=1, description="how long a held run waits for "
+                                 "the review; then review.on_timeout decides")
+    on_timeout: Literal["deliver", "hold"] = Field(
+        "deliver", description="when nobody reviewed in time: deliver (everything, held "
+        "briefs included) or hold (deliver nothing; the manifest records it)")
+
+    @field_validator("hold_on")
+    @classmethod
+    def _known_codes(cls, value: list[str]) -> list[str]:
+        from briefs.tasks.quality.codes import known_codes  # the registry of codes
+
+        return list(dict.fromkeys(known_codes(value)))
+
+
 class BriefsConfig(BaseSettings):
     """Everything a run depends on; its hash goes into every brief."""
 
@@ -371,6 +408,7 @@ class BriefsConfig(BaseSettings):
     glossary: GlossaryConfig = GlossaryConfig()
     guards: GuardsConfig = GuardsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    review: ReviewConfig = ReviewConfig()
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -393,20 +431,88 @@ class BriefsConfig(BaseSettings):
         return (env_settings, init_settings)  # environment beats the YAML file
 
     def config_hash(self) -> str:
-        """Stable hash of the effective configuration, but for `scale` and `delivery` (how a
-        run is spread over workers and who hears of it change no brief)."""
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"scale", "delivery"}),
+        """Stable hash of the effective configuration, but for `scale`, `delivery` and
+        `review` (how a run is spread over workers, who hears of it and what waits for an
+        editor change no brief)."""
+        canonical = json.dumps(self.model_dump(mode="json",
+                                               exclude={"scale", "delivery", "review"}),
                                sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def preset_path(name: str) -> Path:
-    """The YAML file of a preset (`default`, `tiny`), or `name` itself if it is a file."""
+    """The YAML file of a preset (`default`, `tiny`); a name that looks like a path and is
+    no folder is said to be a missing model folder, not an unknown preset."""
     candidate = CONFIGS_DIR / f"{name}.yaml"
     if candidate.is_file():
         return candidate
-    known = sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))
-    raise ConfigError(f"unknown model preset {name!r}; presets: {', '.join(known)}")
+    known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
+    if "/" in name or "\\" in name or name.startswith((".", "~")):
+        folder = Path(name).expanduser().resolve()
+        raise ConfigError(f"--models {name}: no such model folder ({folder}); give a folder "
+                          f"holding a model's config.json, or a preset: {known}")
+    raise ConfigError(f"unknown model preset {name!r}; presets: {known} (or a local model "
+                      "folder)")
+
+
+def config_path(models: str | None = None, config_file: str | Path | None = None) -> Path:
+    """The YAML file a run's configuration comes from: `config_file`, else the preset."""
+    if config_file:
+        return Path(config_file)
+    return preset_path(models if models and not Path(models).is_dir() else "default")
+
+
+def environment_variable(loc: tuple[str, ...]) -> str | None:
+    """The `BRIEFS_*` variable that set the value at `loc` (or a mapping above it), if any:
+    it beats the file, so a bad value there came from it."""
+    names = {name.upper(): name for name in os.environ}
+    for depth in range(len(loc), 0, -1):
+        wanted = "BRIEFS_" + "__".join(loc[:depth]).upper()
+        if wanted in names:
+            return names[wanted]
+    return None
+
+
+def value_origin(loc: tuple[str, ...], path: Path) -> str:
+    """Where the value at `loc` came from: its environment variable, else the file."""
+    return environment_variable(loc) or str(path)
+
+
+def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    """The settings model that holds the key at the end of `loc` (None: not a model)."""
+    current: Any = BriefsConfig
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part)
+            if field is None:
+                return None
+            current = field.annotation
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]  # `part` is a key of the mapping
+        else:
+            return None
+        while get_origin(current) in (Union, UnionType):  # an optional model
+            current = next(a for a in get_args(current) if a is not type(None))
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _problem(error: Any, path: Path) -> str:
+    """One validation error as a line: where the value came from, its key, what is wrong."""
+    loc = tuple(str(part) for part in error["loc"])
+    key, message = ".".join(loc) or "(top)", error["msg"]
+    variable = environment_variable(loc)
+    if error["type"] == "extra_forbidden" and loc:
+        model = _model_at(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], list(model.model_fields) if model else [],
+                                          n=1)
+        message = "not a setting"
+        if close:
+            fixed = ".".join((*loc[:-1], close[0]))
+            message += (f"; did you mean BRIEFS_{fixed.replace('.', '__').upper()}?"
+                        if variable else f"; did you mean {fixed}?")
+    if variable:
+        return f"invalid environment variable {variable}: {key}: {message}"
+    return f"invalid configuration {path}: {key}: {message}"
 
 
 def load_config(
@@ -418,9 +524,7 @@ def load_config(
     `models` is a preset name (`default`, `tiny`) or a model folder used as summarizer and,
     unless the file says otherwise, left alone for translators.
     """
-    path = Path(config_file) if config_file else preset_path(
-        models if models and not Path(models).is_dir() else "default"
-    )
+    path = config_path(models, config_file)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -435,11 +539,8 @@ def load_config(
             config = config.model_copy(update={"languages": language_codes(languages)})
         return config
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid configuration {path}: {problems}") from None
+        problems = [_problem(error, path) for error in exc.errors()]
+        raise ConfigError("; ".join(problems), problems) from None
     except SettingsError as exc:
         raise ConfigError(f"invalid BRIEFS_* environment variable: {exc}") from None
     except ValueError as exc:  # a bad language flag

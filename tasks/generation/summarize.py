@@ -64,6 +64,19 @@ def summarize_texts(
                 except ValueError as exc:  # this article fails alone, with the reason
                     results[index] = exc
     for index in pending:
-        results[index] = RuntimeError(
-            f"chunk summaries still did not fit one window after {MAX_ROUNDS} rounds")
+        results[index] = RuntimeError(did_not_fit(loaded.max_input_tokens, settings))
     return [r if r is not None else RuntimeError("no summary produced") for r in results]
+
+
+def did_not_fit(window: int, settings: dict[str, Any]) -> str:
+    """Why an article's chunk summaries never came down to one window, naming the setting:
+    summaries at least `min_new_tokens` long fill a window two at most once that is over
+    half of it, so each round leaves as many chunks as it began with."""
+    least = settings.get("min_new_tokens")
+    way_out = (f"each chunk's summary is at least generation.summary.min_new_tokens ({least}) "
+               f"tokens long; set it below {window // 2} (half the window) so that the "
+               "summaries of several chunks fit one" if least else
+               "lower generation.summary.max_new_tokens so that the summaries of several "
+               "chunks fit one")
+    return (f"chunk summaries still did not fit one window ({window} tokens) after "
+            f"{MAX_ROUNDS} rounds: {way_out}")

@@ -7,6 +7,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,14 @@ from briefs.tasks.models.engines import (
     Engine,
     TransformersEngine,
 )
-from briefs.tasks.models.tiny import fingerprint, is_tiny, tiny_model_path
+from briefs.tasks.models.tiny import (
+    NLLB_ID,
+    SUMMARIZER_ID,
+    TRANSLATOR_PATTERN,
+    fingerprint,
+    is_tiny,
+    tiny_model_path,
+)
 
 log = logging.getLogger(__name__)
 _loaded: dict[tuple[str | None, ...], LoadedModel] = {}
@@ -28,6 +36,7 @@ _lock = threading.Lock()
 # Transformers' own default window for tokenizers that do not declare one.
 UNSET_MAX_LENGTH = 10**20
 HASH_CHUNK_BYTES = 1 << 20
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # `org/name` (or a bare legacy `name`)
 
 
 class ModelUnavailable(RuntimeError):
@@ -104,6 +113,31 @@ def load_model(ref: ModelRef, runtime: RuntimeConfig | None = None) -> LoadedMod
             key = (ref.id, loaded.revision, *key[2:])  # a commit known only after a download
             _loaded.setdefault(key, loaded)
         return _loaded[key]
+
+
+def model_presence(ref: ModelRef) -> tuple[str, str | None]:
+    """Where a model would load from, without loading it: `tiny` (built here on first use),
+    `folder`, `cache` (the Hugging Face cache) or `hub` (to be downloaded), and why it cannot
+    load from there (None: it can; a hub download is for the caller to check)."""
+    if is_tiny(ref.id):
+        known = ref.id in (SUMMARIZER_ID, NLLB_ID) or TRANSLATOR_PATTERN.match(ref.id)
+        return "tiny", None if known else (
+            f"unknown tiny model {ref.id!r}: the tiny models are {SUMMARIZER_ID}, {NLLB_ID} "
+            "and briefs-tiny/marian-<source>-<target>-random-weights")
+    folder = Path(ref.id).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            return "folder", (f"the model folder {folder.resolve()} holds no config.json: not "
+                              "a saved model (save one with save_pretrained, or name a hub id)")
+        if not any(folder.glob("*.safetensors")):
+            return "folder", (f"the model folder {folder.resolve()} holds no safetensors "
+                              "weights (only those are loaded): save it with "
+                              "save_pretrained(..., safe_serialization=True)")
+        return "folder", None
+    if not HUB_ID.match(ref.id):
+        return "folder", (f"the model folder {folder.resolve()} does not exist (nor is "
+                          f"{ref.id!r} a hub id such as 'org/name'): check the path")
+    return ("cache", None) if _cached_commit(ref) else ("hub", None)
 
 
 def _is_hub_id(model_id: str) -> bool:

@@ -277,11 +277,14 @@ class Night:
 
 
 def night_of_manifest(manifest: dict[str, Any]) -> Night:
-    """The night as its manifest records it: the run's date and source, the night's counts."""
+    """The night as its manifest records it: the run's date and source (its `{date}` filled
+    in, as a folder or prefix: ending in `/`), the night's counts."""
     parameters = manifest.get("parameters") or {}
     counts = manifest.get("counts") or {}
     source = parameters.get("source") or None
     date = parameters.get("date") or _date_in(source)
+    if source:
+        source = (source.replace("{date}", date) if date else source).rstrip("/") + "/"
     return Night(date, source, counts.get("failed"), counts.get("skipped"))
 
 

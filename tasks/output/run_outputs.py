@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from briefs.tasks.core.records import Failure
-from briefs.tasks.output.digest import Night, digest_entries, digest_languages
+from briefs.tasks.output.digest import Night, digest_entries, digest_languages, night_of_manifest
 from briefs.tasks.output.documents import (
     digest_html,
     digest_markdown,
@@ -74,13 +74,26 @@ def night_of_run(store: Store, record: RunRecord, manifest: dict[str, Any]
                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The night's manifest after the run, and every brief of the night: written now or up
     to date from an earlier run, and after a partial run every other brief the night's
-    manifest lists."""
+    manifest lists (but those its review dropped)."""
     briefs = record.written + record.reused
     if not record.partial:
         return manifest, briefs
-    whole = night_manifest(read_json(store, MANIFEST_KEY), manifest, set(record.read_whole))
-    others = {e["article_id"] for e in whole["articles"] if with_brief(e)}
+    previous = read_json(store, MANIFEST_KEY)
+    whole = night_manifest(previous, manifest, set(record.read_whole))
+    dropped = dropped_by_review(previous)
+    if previous and "review" in previous:  # the night's review stays, as its delivery does
+        whole["review"] = previous["review"]
+    briefs = record.written + [b for b in record.reused if b["article_id"] not in dropped]
+    others = {e["article_id"] for e in whole["articles"] if with_brief(e)} - dropped
     return whole, briefs + night_briefs(store, others - {b["article_id"] for b in briefs})
+
+
+def dropped_by_review(manifest: dict[str, Any] | None) -> set[str]:
+    """The ids the night's review dropped from its delivered digests (see
+    `tasks/output/review.py`): a partial run that rebuilds the digests leaves them out too,
+    unless it briefed them anew."""
+    review = (manifest or {}).get("review") or {}
+    return {str(i) for i in review.get("dropped") or []}
 
 
 def write_digests(store: Store, briefs: list[dict[str, Any]], run_id: str,
@@ -104,7 +117,8 @@ def write_night(store: Store, record: RunRecord, languages: list[str]) -> NightW
     the night's."""
     manifest = run_manifest(record)
     night, briefs = night_of_run(store, record, manifest)
-    written_languages = write_digests(store, briefs, record.run_id, languages)
+    written_languages = write_digests(store, briefs, record.run_id, languages,
+                                      night_of_manifest(night))
     store.write(run_manifest_key(record.run_id), to_json_bytes(manifest), "application/json")
     store.write(MANIFEST_KEY, to_json_bytes(night), "application/json")
     return NightWritten(manifest, night, len(briefs), written_languages)

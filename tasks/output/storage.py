@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ S3_MAX_ATTEMPTS = 6  # attempts per call, first one included (botocore standard 
 READ_TIMEOUT_SECONDS = 60.0  # defaults; the configuration's storage section sets them
 CONNECT_TIMEOUT_SECONDS = 10.0
 MAX_LINK_SECONDS = 7 * 24 * 3600  # a SigV4 presigned URL lives at most a week
+BUCKET_NAME = re.compile(r"^[A-Za-z0-9._-]{3,63}$")  # (lowercase since 2018; older ones may not be)
 
 
 class StorageError(RuntimeError):
@@ -67,12 +69,14 @@ class Store(Protocol):
 
 
 def s3_client_config(read_timeout: float = READ_TIMEOUT_SECONDS,
-                     connect_timeout: float = CONNECT_TIMEOUT_SECONDS):
+                     connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+                     attempts: int = S3_MAX_ATTEMPTS):
     """botocore settings for every S3 client: standard retries with jitter, timeouts, and
-    SigV4 (botocore would presign with SigV2 in the older regions; newer buckets refuse it)."""
+    SigV4 (botocore would presign with SigV2 in the older regions; newer buckets refuse it).
+    `attempts` counts the first one; the pre-flight probe takes fewer, and shorter timeouts."""
     from botocore.config import Config
 
-    return Config(retries={"mode": "standard", "total_max_attempts": S3_MAX_ATTEMPTS},
+    return Config(retries={"mode": "standard", "total_max_attempts": attempts},
                   connect_timeout=connect_timeout, read_timeout=read_timeout,
                   signature_version="s3v4")
 
@@ -84,15 +88,32 @@ def open_store(uri: str, s3_client: Any = None, *, read_timeout: float = READ_TI
     `s3_client` replaces the client from boto3's default chain (e.g. one built from a
     Prefect AwsCredentials block); the timeouts (seconds) are for the default client.
     """
+    if problem := uri_problem(uri):
+        raise StorageError(problem)
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
-        if not parsed.netloc:
-            raise StorageError(f"{uri}: an S3 URI needs a bucket, e.g. s3://news-in/2026-11-27/")
         client = s3_client or _s3_client(s3_client_config(read_timeout, connect_timeout))
         return S3Store(parsed.netloc, parsed.path.lstrip("/"), client)
+    return LocalStore(Path(parsed.path if parsed.scheme == "file" else uri))
+
+
+def uri_problem(uri: str) -> str | None:
+    """What is wrong with a source or destination URI, in one line with the way out; None
+    when it names a folder, a `file://` path or an S3 bucket (and prefix)."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "s3":
+        if uri[:5].lower() != "s3://" or not parsed.netloc:
+            rest = uri.split(":", 1)[1].lstrip("/") or "bucket/prefix/"
+            return (f"{uri!r} is not an S3 URI: write s3://{rest} (s3:// and the bucket, e.g. "
+                    "s3://news-in/2026-11-27/)")
+        if not BUCKET_NAME.match(parsed.netloc):
+            return (f"{uri}: {parsed.netloc!r} is not an S3 bucket name (3 to 63 letters, "
+                    "digits, dots and hyphens)")
+        return None
     if parsed.scheme in ("", "file"):
-        return LocalStore(Path(parsed.path if parsed.scheme == "file" else uri))
-    raise StorageError(f"{uri}: unsupported scheme {parsed.scheme!r}; use a folder or s3://")
+        return None
+    return (f"{uri}: unsupported scheme {parsed.scheme!r}; use a folder or "
+            "s3://bucket/prefix/")
 
 
 def object_uri(root: str, key: str) -> str:
