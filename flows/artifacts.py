@@ -21,6 +21,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from briefs.flows.window_watch import WindowWatch
 from briefs.tasks.output.documents import markdown_escape
 from briefs.tasks.quality.warnings import CODES
 
@@ -44,8 +45,8 @@ class Progress:
     parent's counts its objects)."""
 
     def __init__(self, total: int, night: str | None = None, timezone: str = "UTC",
-                 title: str | None = None) -> None:
-        self.total, self.zone = total, ZoneInfo(timezone)
+                 title: str | None = None, window: WindowWatch | None = None) -> None:
+        self.total, self.zone, self.window = total, ZoneInfo(timezone), window
         self.title = title or (f"Night {night}" if night else "Briefs run")
         self.key = progress_key(night) if night else None
         self.started = time.monotonic()
@@ -54,6 +55,8 @@ class Progress:
 
     def update(self, done: int) -> None:
         done = min(done, self.total)
+        if self.window is not None:
+            self.window.update(done)
         update_progress_artifact(self.artifact_id, 100.0 * done / max(self.total, 1),
                                  description=self.describe(done))
 
@@ -69,10 +72,12 @@ class Progress:
             finish = f"{self._clock(seconds)} (in about {_duration(seconds)})"
         else:
             finish = "after the first batch"
+        window = self.window.line() if self.window is not None else None
         return "\n".join([
             f"**{self.title}**: {done} of {self.total} input objects briefed", "",
             "| done | total | rate | estimated finish |", "|---|---|---|---|",
-            f"| {done} | {self.total} | {rate:.1f} objects/min | {finish} |"])
+            f"| {done} | {self.total} | {rate:.1f} objects/min | {finish} |",
+            *(["", f"Window: {window}"] if window else [])])
 
     def _clock(self, seconds_from_now: float) -> str:
         moment = datetime.now(UTC) + timedelta(seconds=seconds_from_now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +28,7 @@ from briefs.flows.artifacts import Progress, publish_partial_run, publish_result
 from briefs.flows.fan_out import run_shards, shard_deployment_exists
 from briefs.flows.provenance import run_trigger
 from briefs.flows.review_hold import review_before_delivery
+from briefs.flows.window_watch import WindowWatch
 from briefs.tasks.core import log_redaction
 from briefs.tasks.core.config import CONFIGS_DIR, BriefsConfig, ConfigError, preset_path
 from briefs.tasks.core.records import Article, Brief, Failure
@@ -35,11 +36,12 @@ from briefs.tasks.events import Arrivals
 from briefs.tasks.generation.targets import SUPPORTED_LANGUAGES
 from briefs.tasks.ingest.articles import input_format
 from briefs.tasks.ingest.selection import Selection, select
+from briefs.tasks.models.cache import cache_dir
 from briefs.tasks.models.engines import GENERATION
 from briefs.tasks.output.documents import now_iso
 from briefs.tasks.output.layout import ALREADY_BRIEFED
-from briefs.tasks.output.run_outputs import RunRecord
-from briefs.tasks.output.storage import ObjectInfo
+from briefs.tasks.output.run_outputs import RunRecord, run_manifest
+from briefs.tasks.output.storage import ObjectInfo, StorageError
 from briefs.tasks.run.nights import fill_date, night_of, run_date, source_prefix
 from briefs.tasks.run.pipeline import ReusePlan, drop_duplicates, made_by_run, object_failure
 from briefs.tasks.run.policy import Deadline, run_ending
@@ -52,6 +54,7 @@ from briefs.tasks.run.shards import (
     shard_result_key,
     sum_timings,
 )
+from briefs.tasks.run.window import keep_rate, rate_file
 from briefs.tasks.steps import (
     deliver_digests,
     list_articles,
@@ -274,7 +277,8 @@ def brief_run(
     checked = preflight(source, dest, models=models, config_file=config,
                         languages=list(languages) if languages else None, date=date,
                         now=flow_run.get_scheduled_start_time(), checks=_checks(arrivals, shard),
-                        block_client=block_s3_client)
+                        block_client=block_s3_client,
+                        deployment_parameters=_deployment_parameters())
     if checked.problems or checked.settings is None:
         return _refused(checked.problems)
     settings = checked.settings
@@ -294,6 +298,11 @@ def _checks(arrivals: Arrivals | None, shard: ShardSpec | None) -> frozenset[str
     if shard is not None:
         return frozenset()
     return CHECKS - {"source"} if arrivals is not None else CHECKS
+
+
+def _deployment_parameters() -> dict[str, Any] | None:
+    """The deployment's own parameters (what its source and dest are), for a run from one."""
+    return dict(deployment.parameters or {}) if deployment.id is not None else None
 
 
 def _refused(problems: list[str]) -> State:
@@ -429,13 +438,22 @@ class Briefing:
         started_at, context = now_iso(), self._context(day)
         self._log_start(context, requested)
         chosen = self._choose(context, requested, missing)
-        progress = Progress(len(chosen.objects), night=day,
-                            timezone=context.settings.schedule.timezone)
+        window = WindowWatch(context.settings, day, len(chosen.objects), context.run_id,
+                             context.dest)
         shards = [] if requested else _shards_for(context.settings, chosen.objects)
+        if shards:
+            context = _in_flight(context, window.plan_workers(
+                context.settings.scale.max_in_flight))
+        window.start()
+        progress = Progress(len(chosen.objects), night=day,
+                            timezone=context.settings.schedule.timezone, window=window)
         if shards:
             timings, extra = self._fan_out(context, chosen, shards, progress)
         else:
             timings, extra = _brief_here(context, chosen, progress), {}
+            window.keep_rate(len(chosen.objects), timings.get("brief_seconds", 0.0))
+        if (planned := window.record()) is not None:
+            extra["window"] = planned
         ledger, selection = chosen.ledger, chosen.selection
         if selection is not None:
             ledger.unbriefed += selection.unaccounted(ledger.recorded(), context.source)
@@ -445,7 +463,10 @@ class Briefing:
             written=ledger.written, reused=ledger.reused, unbriefed=ledger.unbriefed,
             extra={"trigger": self.trigger, **extra}, partial=requested is not None,
             read_whole=frozenset(selection.whole) if selection else frozenset())
-        manifest = write_digests_and_manifest(context.dest, context.settings, record)
+        try:
+            manifest = write_digests_and_manifest(context.dest, context.settings, record)
+        except StorageError as exc:  # a full disk, a destination gone: say so, keep the briefs
+            return _unwritten(context, record, ledger, exc)
         manifest = self._deliver(context, manifest, ledger, requested)
         publish_results(manifest, ledger.written, ledger.reused, context.settings.languages,
                         time.perf_counter() - context.clock)
@@ -526,6 +547,27 @@ class Briefing:
         return deliver_digests(context.dest, context.settings, manifest, briefs)
 
 
+def _unwritten(context: RunContext, record: RunRecord, ledger: Ledger,
+               exc: StorageError) -> State:
+    """The run's end when the night's digests and manifest could not be written (its
+    briefs were written whole, or failed alone with the reason): Failed, with the counts and
+    the way out; the run's table in the UI names every article's fate."""
+    manifest = run_manifest(record)
+    publish_results(manifest, ledger.written, ledger.reused, context.settings.languages,
+                    time.perf_counter() - context.clock)
+    counts = manifest["counts"]
+    return Failed(message=(
+        f"the night's digests and manifest could not be written: {exc}; "
+        f"{counts['succeeded']} of {counts['total']} briefed, {counts['failed']} failed: free "
+        f"space (or mend {context.dest}) and run again: the briefs written are reused"))
+
+
+def _in_flight(context: RunContext, shard_runs: int) -> RunContext:
+    """The context with `scale.max_in_flight` set to the shard runs the window planned."""
+    scale = context.settings.scale.model_copy(update={"max_in_flight": shard_runs})
+    return replace(context, settings=context.settings.model_copy(update={"scale": scale}))
+
+
 def _brief_here(context: RunContext, chosen: Chosen, progress: Progress) -> dict[str, Any]:
     """Brief the chosen objects in this process; returns the timings."""
     loaded = Loaded.load(context)
@@ -593,10 +635,13 @@ def _brief_shard(spec: ShardSpec, source: str, dest: str, settings: BriefsConfig
     progress = Progress(len(objects), timezone=settings.schedule.timezone,
                         title=spec.label.capitalize())
     seen = Batches(context, loaded, ledger).brief(objects, progress)
+    timings = loaded.timings()
+    keep_rate(rate_file(cache_dir("rates"), settings.config_hash()), len(objects),
+              timings["brief_seconds"])  # the window planner's rate per worker
     document = shard_result_document(
         spec, str(flow_run.get_id() or "local"), ledger.written, ledger.reused,
         ledger.unbriefed, {article.article_id: digest for digest, article in seen.items()},
-        loaded.timings())
+        timings)
     write_shard_result(dest, settings, shard_result_key(spec), document)
     failed = sum(f.status == "failed" for f in ledger.unbriefed)
     return Completed(message=f"{spec.label}: {len(ledger.written)} written, "

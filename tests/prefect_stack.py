@@ -76,37 +76,65 @@ def postgres_database() -> Iterator[str]:
         _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class PrefectServer:
+    """`make server` on a free loopback port with its own PREFECT_HOME; `env` reaches it (for
+    workers, deploys and clients). It can be stopped and started again on the same port (and
+    database, when PREFECT_API_DATABASE_CONNECTION_URL names one)."""
+
+    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.home = tempfile.mkdtemp(prefix="briefs-server-home-")
+        self.env = {
+            **os.environ, "PREFECT_HOME": self.home, "PREFECT_SERVER_API_PORT": str(self.port),
+            "PREFECT_SERVER_API_HOST": "127.0.0.1",
+            "PREFECT_API_URL": f"http://127.0.0.1:{self.port}/api",
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+            "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+            # The tests' runs use buckets of their own, not the deployments' news-in and
+            # news-briefs: any bucket is allowed, and still no local path (storage.allowed_*).
+            "BRIEFS_STORAGE__ALLOWED_SOURCES": '["s3://*/"]',
+            "BRIEFS_STORAGE__ALLOWED_DESTS": '["s3://*/"]',
+            **(extra_env or {})}
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        """Start the server (a log per start in its home) and wait until it is healthy."""
+        self.starts += 1
+        log_path = Path(self.home) / f"server-{self.starts}.log"
+        with open(log_path, "w") as log:
+            self.process = subprocess.Popen(["make", "-s", "server"], cwd=REPO, env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        process = self.process
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health",
+                                            timeout=2):
+                    return True
+            except OSError:
+                assert process.poll() is None, log_path.read_text()[-3000:]
+                return False
+
+        wait_until(healthy, 180, "the Prefect server")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+
 @contextmanager
 def prefect_server(extra_env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
-    """`make server` on a free loopback port with its own PREFECT_HOME; yields the
-    environment that reaches it (for workers, deploys and clients)."""
-    port = free_port()
-    home = tempfile.mkdtemp(prefix="briefs-server-home-")
-    env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_SERVER_API_HOST": "127.0.0.1",
-           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
-           "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
-           **(extra_env or {})}
-    log = open(Path(home) / "server.log", "w")  # noqa: SIM115 (kept open for the server)
-    server = subprocess.Popen(["make", "-s", "server"], cwd=REPO, env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2):
-                return True
-        except OSError:
-            assert server.poll() is None, (Path(home) / "server.log").read_text()[-3000:]
-            return False
-
+    """A started PrefectServer for the block; yields the environment that reaches it."""
+    server = PrefectServer(extra_env)
     try:
-        wait_until(healthy, 180, "the Prefect server")
-        yield env
+        server.start()
+        yield server.env
     finally:
-        stop(server)
-        log.close()
-        shutil.rmtree(home, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(server.home, ignore_errors=True)
 
 
 def deploy(env: dict[str, str]) -> None:

@@ -279,19 +279,46 @@ def test_late_arrivals_runs_and_nightly_runs_never_overlap(worker, client, s3):
 
 
 @pytest.mark.timeout(180)  # measured 10 s
-def test_a_failed_nightly_run_sends_the_alert(worker, client, alerts):
+def test_an_empty_night_fails_and_sends_the_alert(worker, client, alerts, s3):
+    """A night with no objects under its source (a misspelt prefix, a feed that never came)
+    fails at once, before any model loads, and the alert names where it looked."""
+    s3.create_bucket(Bucket="quiet-in")
+    s3.create_bucket(Bucket="quiet-out")
+    s3.put_object(Bucket="quiet-in", Key="2026-11-26/yesterday.txt", Body=b"Other night.")
     deployment = client.read_deployment_by_name(DEPLOYMENT)
     run = client.create_flow_run_from_deployment(deployment.id, parameters={
-        "source": "s3://no-such-news-bucket/{date}/", "dest": "s3://nowhere/{date}/",
+        "source": "s3://quiet-in/{date}/", "dest": "s3://quiet-out/{date}/",
         "date": NIGHT, "languages": ["de"], "models": "tiny"})
-    assert final_state(client, run.id).is_failed()
+    state = final_state(client, run.id)
+    assert state.is_failed()
+    assert state.message.startswith(f"source s3://quiet-in/{NIGHT}/: 0 objects there"), (
+        state.message)
     name = client.read_flow_run(run.id).name
 
     def alert():
         return next((a for a in alerts.received if name in a["subject"]), None)
 
     posted = wait_until(alert, 120, "the alert webhook", every=1)
-    assert "Failed" in posted["subject"] and "NoSuchBucket" in posted["body"]
+    assert "Failed" in posted["subject"] and "0 objects there" in posted["body"]
+    assert "2026-11-26/" in posted["body"]  # the nearest prefix, where the objects are
+    assert s3.list_objects_v2(Bucket="quiet-out")["KeyCount"] == 0  # nothing written
+
+
+def test_a_form_run_cannot_read_the_workers_disk(worker, client):
+    """An editor's form may name any source: one outside storage.allowed_sources (here the
+    stack's `s3://*/`; by default the deployment's own) fails pre-flight, nothing read."""
+    deployment = client.read_deployment_by_name(DEPLOYMENT)
+    run = client.create_flow_run_from_deployment(deployment.id, parameters={
+        "source": "/etc/", "dest": "file:///tmp/briefs-from-etc/", "date": NIGHT,
+        "languages": ["de"], "models": "tiny"})
+    state = final_state(client, run.id)
+    assert state.is_failed()
+    assert state.message.splitlines() == [
+        "source /etc/ is outside storage.allowed_sources (s3://*/): give a source inside "
+        "them, or have the operator add this one to storage.allowed_sources",
+        "dest file:///tmp/briefs-from-etc/ is outside storage.allowed_dests (s3://*/): give a "
+        "dest inside them, or have the operator add this one to storage.allowed_dests"]
+    assert not Path("/tmp/briefs-from-etc").exists()
 
 
 @pytest.mark.timeout(300)

@@ -246,7 +246,8 @@ def test_a_deployment_run_without_a_shard_deployment_briefs_in_its_own_process(
     for name in ("a", "b", "c"):
         (source / f"{name}.txt").write_text("A story of twelve words that is long enough "
                                             f"to be summarized, {name}.")
-    monkeypatch.setattr(briefs_flow, "deployment", SimpleNamespace(id="a-served-deployment"))
+    monkeypatch.setattr(briefs_flow, "deployment", SimpleNamespace(
+        id="a-served-deployment", parameters={"source": str(source), "dest": str(tmp_path)}))
     monkeypatch.setenv("BRIEFS_SCALE__SHARD_ARTICLES", "1")
     state = briefs_flow.briefs(source=str(source), dest=str(tmp_path / "out"), models="tiny",
                                languages=["de"], return_state=True)

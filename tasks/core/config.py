@@ -249,6 +249,15 @@ class StorageConfig(Strict):
         60, gt=0, description="S3: seconds to wait for an answer before botocore retries")
     connect_timeout_seconds: float = Field(
         10, gt=0, description="S3: seconds to wait for a connection before botocore retries")
+    allowed_sources: list[str] = Field(
+        default_factory=list, description="URI prefixes a run may read from (`{date}` is any "
+        "night, `*` any characters within a segment), e.g. [\"s3://news-in/{date}/\"]; "
+        "checked before the run starts; empty: a deployment's run only its deployment's own "
+        "source, a command-line run any")
+    allowed_dests: list[str] = Field(
+        default_factory=list, description="URI prefixes a run may write to, as "
+        "allowed_sources; empty: a deployment's run only its deployment's own dest, a "
+        "command-line run any")
 
 
 class AlertsConfig(Strict):
@@ -294,6 +303,16 @@ class ScaleConfig(Strict):
     shards: int | None = Field(None, ge=1, description="cut every run into this many shards, "
                                "wherever it runs (`briefs run --shards N`); empty: a run from a "
                                "deployment fans out when it has more than shard_articles objects")
+
+
+class WindowConfig(Strict):
+    """The night's window (docs/operating.md#the-window): when its briefs must be written."""
+
+    finish_by: str | None = Field(
+        None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM in the schedule's "
+        "timezone on the morning after the night, e.g. 06:00: the run forecasts its finish "
+        "against it before it starts and as objects finish, sizes its fan-out to fit, and "
+        "emits briefs.run.late when a forecast misses; empty: no window")
 
 
 class ScheduleConfig(Strict):
@@ -409,6 +428,7 @@ class BriefsConfig(BaseSettings):
     guards: GuardsConfig = GuardsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     review: ReviewConfig = ReviewConfig()
+    window: WindowConfig = WindowConfig()
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -431,11 +451,12 @@ class BriefsConfig(BaseSettings):
         return (env_settings, init_settings)  # environment beats the YAML file
 
     def config_hash(self) -> str:
-        """Stable hash of the effective configuration, but for `scale`, `delivery` and
-        `review` (how a run is spread over workers, who hears of it and what waits for an
-        editor change no brief)."""
+        """Stable hash of the effective configuration, but for `scale`, `delivery`,
+        `review` and `window` (how a run is spread over workers, who hears of it, what waits
+        for an editor and when it must end change no brief)."""
         canonical = json.dumps(self.model_dump(mode="json",
-                                               exclude={"scale", "delivery", "review"}),
+                                               exclude={"scale", "delivery", "review",
+                                                        "window"}),
                                sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -82,7 +82,7 @@ def compute_type(setting: str, folder: Path, device: str,
     per machine and remembered beside the converted model)."""
     if setting != "auto":
         return setting
-    record = folder / f"compute-type-{device}-{_machine()}.json"
+    record = folder / f"compute-type-{device}-{machine()}.json"
     if record.exists():
         return json.loads(record.read_text())["compute_type"]
     import ctranslate2
@@ -126,7 +126,7 @@ def probe_seconds(generate: Callable[[list[str], dict[str, Any]], list[str]],
     return min(timings)
 
 
-def _machine() -> str:
+def machine() -> str:
     """The processor and the cores in use: a choice measured on one machine holds there."""
     model = platform.processor() or platform.machine()
     try:

@@ -162,7 +162,7 @@ def _markdown_title(item: DigestItem, lang: str) -> str:
     title = markdown_escape(item.title(lang))
     if not item.url:
         return title
-    return f"[{title.replace(']', chr(92) + ']')}](<{quote(item.url, safe=_URL_SAFE)}>)"
+    return f"[{title.replace(']', chr(92) + ']')}](<{markdown_url(item.url)}>)"
 
 
 def _markdown_meta(item: DigestItem) -> str:
@@ -171,6 +171,13 @@ def _markdown_meta(item: DigestItem) -> str:
 
 
 _URL_SAFE = "!#$%&'()*+,-./:;=?@[]~_"  # kept in a Markdown link; `<`, `>`, spaces are quoted
+
+
+def markdown_url(url: str) -> str:
+    """A URL as it goes between the `<` and `>` of a Markdown link: `<`, `>`, spaces, line
+    breaks and `|` (a table's cell) percent-encoded, so it can end neither the link nor the
+    cell, nor start another."""
+    return quote(url, safe=_URL_SAFE)
 
 
 def markdown_escape(text: str) -> str:

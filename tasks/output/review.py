@@ -10,13 +10,14 @@ records the review under `review`. Plain: no Prefect here; the pause is the flow
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from briefs.tasks.core.config import ReviewConfig
 from briefs.tasks.output.digest import night_of_manifest, original_url
-from briefs.tasks.output.documents import markdown_escape, to_json_bytes
+from briefs.tasks.output.documents import markdown_escape, markdown_url, to_json_bytes
 from briefs.tasks.output.layout import MANIFEST_KEY, run_manifest_key
 from briefs.tasks.output.run_outputs import write_digests
 from briefs.tasks.output.storage import Store
@@ -146,7 +147,17 @@ def apply_review(store: Store, manifest: dict[str, Any], briefs: list[dict[str, 
 
 
 def _cell(text: str) -> str:
-    return markdown_escape(text).replace("|", "\\|").replace("\n", " ")
+    """Text as one cell of a Markdown table: escaped, on one line, its `|` no separator."""
+    return _one_line(markdown_escape(text).replace("|", "\\|"))
+
+
+def _code(text: str) -> str:
+    """Text as a code span in a table's cell: on one line, no backtick to end it early."""
+    return "`" + _one_line(text.replace("`", "")).replace("|", "\\|") + "`"
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"[\r\n]+", " ", text)
 
 
 def held_markdown(held: list[Held], settings: ReviewConfig, night: str | None = None,
@@ -169,8 +180,9 @@ def held_markdown(held: list[Held], settings: ReviewConfig, night: str | None = 
         "| article | title | warnings | link |", "|---|---|---|---|",
     ]
     for h in held:
-        link = (f"[original](<{h.link}>)" if h.link.startswith(("http://", "https://"))
-                else f"`{h.link.replace('`', '')}`" if h.link else "")
+        link = (f"[original](<{markdown_url(h.link)}>)"
+                if h.link.startswith(("http://", "https://"))
+                else _code(h.link) if h.link else "")
         lines.append(f"| `{h.article_id}` | {_cell(h.title)} | "
                      f"{'<br>'.join(_cell(w) for w in h.warnings)} | {link} |")
     return "\n".join(lines) + "\n"

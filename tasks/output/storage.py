@@ -136,15 +136,19 @@ def _s3_client(config: Any) -> Any:
 
 
 def safe_relative_key(key: str) -> str:
-    """Refuse keys that would escape the store's root (absolute, `..`, empty parts)."""
+    """Refuse keys that would escape the store's root (absolute, `..`, empty parts) or that
+    no file can be named (a NUL byte)."""
     parts = PurePosixPath(key).parts
-    if not parts or key.startswith("/") or any(p in ("..", ".", "") for p in parts):
+    if (not parts or key.startswith("/") or "\x00" in key
+            or any(p in ("..", ".", "") for p in parts)):
         raise StorageError(f"unsafe object key {key!r}")
     return key
 
 
 class LocalStore:
-    """A local folder; writes go through a temporary file and an atomic rename."""
+    """A local folder; writes go through a temporary file and an atomic rename. A key is
+    read or written only where it lies inside the folder once symbolic links are followed:
+    a link in it to a file or folder elsewhere is refused, with the reason."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.expanduser().resolve()
@@ -153,10 +157,22 @@ class LocalStore:
     def uri_of(self, key: str) -> str:
         return str(self.root / key)
 
+    def _path(self, key: str) -> Path:
+        """The file of `key`, refused unless it is under the root, links followed."""
+        path = self.root / safe_relative_key(key)
+        try:
+            inside = path.resolve().is_relative_to(self.root)
+        except (OSError, RuntimeError) as exc:  # a loop of links
+            raise StorageError(f"{path}: {exc}") from exc
+        if not inside:
+            raise StorageError(f"{path}: a symbolic link leads outside {self.root}; "
+                               "not read or written")
+        return path
+
     def share_link(self, key: str, expires_seconds: int) -> str:
         """A link to `key` for people on this machine or share: its file:// URI (the
         lifetime does not apply)."""
-        return (self.root / safe_relative_key(key)).as_uri()
+        return self._path(key).as_uri()
 
     def list(self, under: str = "") -> list[ObjectInfo]:
         """Every visible file, or those under a sub-folder (empty when it does not exist)."""
@@ -173,12 +189,12 @@ class LocalStore:
 
     def read(self, key: str) -> bytes:
         try:
-            return (self.root / safe_relative_key(key)).read_bytes()
+            return self._path(key).read_bytes()
         except OSError as exc:
             raise StorageError(f"{self.uri_of(key)}: {exc.strerror or exc}") from exc
 
     def write(self, key: str, data: bytes, content_type: str) -> None:
-        target = self.root / safe_relative_key(key)
+        target = self._path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(prefix=f".{target.name[:50]}.",

@@ -27,13 +27,26 @@ def fill_date(uri: str, day: str) -> str:
 
 def night_of(uri: str, template: str) -> str | None:
     """The night (YYYY-MM-DD) whose folder under the URI template holds `uri`; "" when the
-    template has no `{date}` and holds it; None when it is not under the template."""
+    template has no `{date}` and holds it; None when it is not under the template (whole
+    path segments: `s3://news-in` does not hold `s3://news-internal/x`) or the folder's
+    date is no date (`2026-13-45`)."""
     if "{date}" not in template:
-        return "" if uri.startswith(template) else None
+        return "" if _under(uri, template) else None
     after = template.partition("{date}")[2]
     found = re.match(re.escape(source_prefix(template)) + r"(\d{4}-\d{2}-\d{2})"
                      + re.escape(after), uri)
-    return found[1] if found else None
+    if not found or not _under(uri, fill_date(template, found[1])):
+        return None
+    try:
+        dt.date.fromisoformat(found[1])
+    except ValueError:
+        return None
+    return found[1]
+
+
+def _under(uri: str, folder: str) -> bool:
+    """Whether `uri` lies in `folder` (a URI prefix taken as whole path segments)."""
+    return uri.startswith(folder if folder.endswith("/") else folder + "/")
 
 
 def source_prefix(template: str) -> str:

@@ -1,0 +1,143 @@
+"""The window planner on a scripted clock and scripted rates: when the night's window closes,
+the forecast before the start and as objects finish, what would fit, and the kept rate."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from briefs.tasks.core.config import ConfigError, load_config
+from briefs.tasks.run import window as planner
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NIGHT = "2026-11-27"
+START = datetime(2026, 11, 28, 2, 0, tzinfo=BERLIN)  # the schedule's 02:00 run
+
+
+def test_the_window_of_a_night_closes_the_next_morning_in_the_schedules_timezone():
+    end = planner.window_end("06:00", NIGHT, "Europe/Berlin")
+    assert end == datetime(2026, 11, 28, 6, 0, tzinfo=BERLIN)
+    assert end.utcoffset() == timedelta(hours=1)  # CET in November
+    summer = planner.window_end("06:00", "2026-07-01", "Europe/Berlin")
+    assert summer.isoformat() == "2026-07-02T06:00:00+02:00"
+
+
+def test_a_night_that_fits_is_forecast_within_its_window():
+    end = planner.window_end("06:00", NIGHT, "Europe/Berlin")
+    made = planner.forecast(START, end, done=0, total=2000, rate=10.0, workers=1)  # 200 min: 05:20
+    assert made.finish == "2026-11-28T05:20:00+01:00"
+    assert not made.late and made.workers_to_fit is None
+    assert "within the window" in made.sentence()
+
+
+def test_a_night_that_misses_says_by_how_much_and_how_many_workers_would_fit():
+    end = planner.window_end("06:00", NIGHT, "Europe/Berlin")
+    made = planner.forecast(START, end, done=0, total=2000, rate=5.0, workers=1)  # 400 min: 08:40
+    assert made.late_seconds == 160 * 60
+    assert made.workers_to_fit == 2  # 2,000 objects in 240 min at 5 a minute each
+    assert made.sentence() == (
+        "forecast finish 2026-11-28T08:40:00+01:00 misses the window "
+        "(2026-11-28T06:00:00+01:00) by 160 min at 5.0 objects/min on 1 workers; 2 workers "
+        "would fit (add 1)")
+
+
+def test_the_forecast_follows_the_run_as_objects_finish():
+    end = planner.window_end("06:00", NIGHT, "Europe/Berlin")
+    later = START + timedelta(hours=3)
+    # 1,000 of 2,000 done at 03:00 on 2 workers at 8/min together: 125 min left, 07:05.
+    made = planner.forecast(later, end, done=1000, total=2000, rate=8.0, workers=2)
+    assert made.finish == "2026-11-28T07:05:00+01:00" and made.late
+    assert made.workers_to_fit == 5  # 1,000 in the 60 min left at 4/min per worker: 4.2 → 5
+    done = planner.forecast(later, end, done=2000, total=2000, rate=8.0, workers=2)
+    assert done.finish == later.isoformat() and not done.late
+
+
+def test_no_rate_no_forecast_and_a_passed_window_fits_no_workers():
+    end = planner.window_end("06:00", NIGHT, "Europe/Berlin")
+    unknown = planner.forecast(START, end, done=0, total=10, rate=None)
+    assert unknown.finish is None and not unknown.late
+    assert "no rate measured" in unknown.sentence()
+    past = planner.forecast(end + timedelta(hours=1), end, done=0, total=10, rate=100.0)
+    assert past.late and past.workers_to_fit is None
+    assert "the window has passed" in past.sentence()
+
+
+def test_the_fan_out_takes_the_fewest_workers_that_fit():
+    end = planner.window_end("06:00", NIGHT, "Europe/Berlin")
+    assert planner.workers_for(2000, 5.0, START, end, most=4) == 2
+    assert planner.workers_for(2000, 1.0, START, end, most=4) == 4  # none fits: all there are
+    assert planner.workers_for(100, 5.0, START, end, most=4) == 1
+    assert planner.workers_for(2000, None, START, end, most=4) == 4  # no rate: all
+
+
+def test_the_rate_is_kept_per_machine_and_settings_and_averaged(tmp_path):
+    path = planner.rate_file(tmp_path, "abc123")
+    assert planner.read_rate(path) is None
+    assert planner.keep_rate(path, objects=100, seconds=600) == 10.0
+    assert planner.keep_rate(path, objects=300, seconds=600) == 20.0  # (30 + 10) / 2
+    assert planner.read_rate(path) == 20.0
+    assert json.loads(path.read_text())["last"] == 30.0
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no staging file left
+    assert planner.rate_file(tmp_path, "other") != path
+
+
+def test_finish_by_is_a_local_time(monkeypatch):
+    monkeypatch.setenv("BRIEFS_WINDOW__FINISH_BY", "6 am")
+    with pytest.raises(ConfigError, match="window.finish_by"):
+        load_config("tiny")
+    monkeypatch.setenv("BRIEFS_WINDOW__FINISH_BY", "06:00")
+    assert load_config("tiny").window.finish_by == "06:00"
+
+
+# --- through a flow run on the session's Prefect API ----------------------------------------
+
+def late_events(run_id: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    with get_client(sync_client=True) as client:
+        return client.read_events(EventFilter(
+            event=EventNameFilter(name=["briefs.run.late"]),
+            resource=EventResourceFilter(id=[f"briefs.run.{run_id}"])), limit=10).events
+
+
+def test_a_night_that_cannot_meet_its_window_says_so_and_emits_late(prefect_api, tmp_path,
+                                                                     monkeypatch):
+    """The night of 2026-11-27 had to be briefed by 06:00 the next morning, long past: the
+    first forecast with a rate misses, the run says so once, emits briefs.run.late, still
+    briefs the night, and records the forecasts, the finish and the rate it measured."""
+    import shutil
+    import time
+
+    from prefect.artifacts import Artifact
+
+    from briefs.flows.briefs_flow import briefs
+    from briefs.tasks.models.cache import cache_dir
+    from tests.helpers import SEEDS
+
+    shutil.rmtree(cache_dir("rates"), ignore_errors=True)  # no rate measured here yet
+    monkeypatch.setenv("BRIEFS_WINDOW__FINISH_BY", "06:00")
+    state = briefs(str(SEEDS), str(tmp_path / "out"), date=NIGHT, languages=["de"],
+                   models="tiny", return_state=True)
+    assert state.is_completed(), state.message
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    window = manifest["window"]
+    assert window["finish_by"] == "2026-11-28T06:00:00+01:00"
+    assert window["late_seconds"] > 0 and window["finished"] > window["finish_by"]
+    first, *later = window["forecasts"]
+    assert first["done"] == 0 and first["finish"] is None  # no rate to forecast from
+    assert later and later[-1]["done"] == later[-1]["total"] == manifest["counts"]["total"]
+    assert all(f["late_seconds"] > 0 and f["workers_to_fit"] is None for f in later)
+    for _ in range(30):  # the server stores events asynchronously
+        if events := late_events(manifest["run_id"]):
+            break
+        time.sleep(1)
+    [event] = events  # once, not at every forecast
+    assert "the window has passed: no number of workers fits" in event.payload["message"]
+    progress = Artifact.get(f"briefs-progress-{NIGHT}")
+    assert progress is not None and "Window: forecast finish" in progress.description
+    [kept] = cache_dir("rates").glob(f"*-{manifest['parameters']['config_hash']}.json")
+    assert json.loads(kept.read_text())["objects_per_minute"] > 0
