@@ -26,10 +26,12 @@ demo: setup
 	$(VENV)/bin/briefs run $(SOURCE) $(DEST) --models $(MODELS)
 
 # Two pytest-xdist workers, each test file on one of them (a file's servers and fixtures stay
-# together); each worker has its own Prefect API and S3 server. TEST_WORKERS=0: one process.
+# together), in the order tests/conftest.py gives: the long server modules first (xdist would
+# put the files with most tests first, so those ran last, on one worker). Each worker has
+# its own Prefect API and S3 server. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The unit tier: plain modules called directly, no flow runs or servers (under 2 minutes).
 test-fast: setup

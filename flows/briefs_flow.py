@@ -24,24 +24,31 @@ from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed, State
 from pydantic import Field
 
+from briefs.flows import NIGHTLY_DEPLOYMENT
 from briefs.flows.artifacts import Progress, publish_partial_run, publish_results
 from briefs.flows.fan_out import run_shards, shard_deployment_exists
 from briefs.flows.provenance import run_trigger
 from briefs.flows.review_hold import review_before_delivery
-from briefs.flows.window_watch import WindowWatch
+from briefs.flows.window_watch import WindowWatch, keep_run_rate
 from briefs.tasks.core import log_redaction
-from briefs.tasks.core.config import CONFIGS_DIR, BriefsConfig, ConfigError, preset_path
+from briefs.tasks.core.config import (
+    CONFIGS_DIR,
+    BriefsConfig,
+    ConfigError,
+    load_config,
+    preset_path,
+)
 from briefs.tasks.core.records import Article, Brief, Failure
 from briefs.tasks.events import Arrivals
 from briefs.tasks.generation.targets import SUPPORTED_LANGUAGES
 from briefs.tasks.ingest.articles import input_format
 from briefs.tasks.ingest.selection import Selection, select
-from briefs.tasks.models.cache import cache_dir
 from briefs.tasks.models.engines import GENERATION
 from briefs.tasks.output.documents import now_iso
 from briefs.tasks.output.layout import ALREADY_BRIEFED
 from briefs.tasks.output.run_outputs import RunRecord, run_manifest
 from briefs.tasks.output.storage import ObjectInfo, StorageError
+from briefs.tasks.run.locations import Allowed
 from briefs.tasks.run.nights import fill_date, night_of, run_date, source_prefix
 from briefs.tasks.run.pipeline import ReusePlan, drop_duplicates, made_by_run, object_failure
 from briefs.tasks.run.policy import Deadline, run_ending
@@ -54,7 +61,6 @@ from briefs.tasks.run.shards import (
     shard_result_key,
     sum_timings,
 )
-from briefs.tasks.run.window import keep_rate, rate_file
 from briefs.tasks.steps import (
     deliver_digests,
     list_articles,
@@ -73,7 +79,6 @@ from briefs.tasks.steps import (
 
 Language = Literal[SUPPORTED_LANGUAGES]  # a multi-select in the UI's run form
 Preset = Literal[tuple(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))]  # a choice in it
-NIGHTLY_DEPLOYMENT = "briefs/nightly"  # flows/deployments.py; late arrivals share its slot
 UNSUPPORTED = "unsupported file type"
 TIMED_OUT = "ran past its time limit of {seconds:.0f} s ({setting})"
 Keeps = Callable[[Article | Failure], bool]  # of a run for chosen articles: those it briefs
@@ -274,11 +279,14 @@ def brief_run(
     the late arrivals of a window (`arrivals`), or a shard (`shard`). `models` is a preset
     or a model folder, `config` a YAML file; None means empty."""
     log_redaction.install()  # worker-started runs never import the CLI
+    try:
+        allowed = _allowed(shard)
+    except ConfigError as exc:  # the deployment's own configuration (the worker's env)
+        return _refused(exc.problems)
     checked = preflight(source, dest, models=models, config_file=config,
                         languages=list(languages) if languages else None, date=date,
                         now=flow_run.get_scheduled_start_time(), checks=_checks(arrivals, shard),
-                        block_client=block_s3_client,
-                        deployment_parameters=_deployment_parameters())
+                        block_client=block_s3_client, allowed=allowed)
     if checked.problems or checked.settings is None:
         return _refused(checked.problems)
     settings = checked.settings
@@ -300,9 +308,26 @@ def _checks(arrivals: Arrivals | None, shard: ShardSpec | None) -> frozenset[str
     return CHECKS - {"source"} if arrivals is not None else CHECKS
 
 
-def _deployment_parameters() -> dict[str, Any] | None:
-    """The deployment's own parameters (what its source and dest are), for a run from one."""
-    return dict(deployment.parameters or {}) if deployment.id is not None else None
+def _allowed(shard: ShardSpec | None) -> Allowed | None:
+    """Where a run from a deployment may read and write: `storage.allowed_*` of the
+    deployment's own configuration (its preset or config and the worker's environment; never
+    a config the run names), else the deployment's own source and dest. A shard run from a
+    deployment is held to its parent run's deployment. None for a run from no deployment."""
+    if deployment.id is None:
+        return None
+    with get_client(sync_client=True) as client:
+        deployment_id = deployment.id
+        if shard is not None:
+            try:
+                deployment_id = client.read_flow_run(shard.run_id).deployment_id
+            except (ObjectNotFound, ValueError):
+                return Allowed([], [])  # no such parent run: nothing is allowed
+            if deployment_id is None:
+                return None  # a parent from no deployment (`briefs run --shards`)
+        own = client.read_deployment(deployment_id).parameters or {}
+    models, config = config_files(str(own.get("models") or "default"),
+                                  str(own.get("config") or ""))
+    return Allowed.of(load_config(models, config).storage, own)
 
 
 def _refused(problems: list[str]) -> State:
@@ -439,11 +464,12 @@ class Briefing:
         self._log_start(context, requested)
         chosen = self._choose(context, requested, missing)
         window = WindowWatch(context.settings, day, len(chosen.objects), context.run_id,
-                             context.dest)
+                             context.dest, whole_night=not requested and self.trigger.get(
+                                 "kind") != "event")
         shards = [] if requested else _shards_for(context.settings, chosen.objects)
         if shards:
             context = _in_flight(context, window.plan_workers(
-                context.settings.scale.max_in_flight))
+                min(context.settings.scale.max_in_flight, len(shards))))
         window.start()
         progress = Progress(len(chosen.objects), night=day,
                             timezone=context.settings.schedule.timezone, window=window)
@@ -451,7 +477,8 @@ class Briefing:
             timings, extra = self._fan_out(context, chosen, shards, progress)
         else:
             timings, extra = _brief_here(context, chosen, progress), {}
-            window.keep_rate(len(chosen.objects), timings.get("brief_seconds", 0.0))
+            keep_run_rate(context.settings, len(chosen.ledger.written),
+                          timings.get("brief_seconds", 0.0))
         if (planned := window.record()) is not None:
             extra["window"] = planned
         ledger, selection = chosen.ledger, chosen.selection
@@ -636,8 +663,7 @@ def _brief_shard(spec: ShardSpec, source: str, dest: str, settings: BriefsConfig
                         title=spec.label.capitalize())
     seen = Batches(context, loaded, ledger).brief(objects, progress)
     timings = loaded.timings()
-    keep_rate(rate_file(cache_dir("rates"), settings.config_hash()), len(objects),
-              timings["brief_seconds"])  # the window planner's rate per worker
+    keep_run_rate(settings, len(ledger.written), timings["brief_seconds"])  # the planner's
     document = shard_result_document(
         spec, str(flow_run.get_id() or "local"), ledger.written, ledger.reused,
         ledger.unbriefed, {article.article_id: digest for digest, article in seen.items()},

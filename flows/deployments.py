@@ -20,7 +20,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
-from briefs.flows import RUN_LOGGERS
+from briefs.flows import ARRIVALS_DEPLOYMENT, NIGHTLY_DEPLOYMENT, RUN_LOGGERS
 from briefs.flows.briefs_flow import briefs, briefs_arrivals, briefs_shard
 from briefs.flows.eval_flow import briefs_eval
 from briefs.tasks.core.config import load_config
@@ -49,7 +49,8 @@ def nightly(job_variables: dict[str, Any], source: str = NIGHTLY_SOURCE,
     config = load_config(models)
     schedule = Cron(config.schedule.cron, timezone=config.schedule.timezone, slug=SCHEDULE_SLUG)
     return briefs.to_deployment(
-        name="nightly", description="Every night, brief yesterday's articles.",
+        name=NIGHTLY_DEPLOYMENT.split("/")[1],
+        description="Every night, brief yesterday's articles.",
         entrypoint_type=EntrypointType.MODULE_PATH, schedules=[schedule],
         concurrency_limit=ONE_AT_A_TIME,
         parameters={"source": source, "dest": dest, "models": models,
@@ -63,7 +64,7 @@ def late_arrivals(job_variables: dict[str, Any], source: str = NIGHTLY_SOURCE,
     time, and never beside a nightly run: each holds the nightly deployment's slot."""
     config = load_config(models)
     return briefs_arrivals.to_deployment(
-        name="late-arrivals", entrypoint_type=EntrypointType.MODULE_PATH,
+        name=ARRIVALS_DEPLOYMENT.split("/")[1], entrypoint_type=EntrypointType.MODULE_PATH,
         description="Brief objects that arrive under the nightly source after its run. "
                     "Started by the late-arrivals trigger; waits for a nightly run.",
         triggers=[late_arrivals_trigger(source)], concurrency_limit=ONE_AT_A_TIME,

@@ -6,8 +6,11 @@ go into the manifest (`window`) and the progress artifact."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
@@ -27,25 +30,47 @@ from briefs.tasks.run.window import (
 
 LATE_EVENT = "briefs.run.late"
 KEPT_FORECASTS = 20  # the manifest keeps the first forecast and the last ones
+SURE_SHARE = 0.1  # a run's own rate is trusted for the alert once this share is done
+RATE_SETTINGS = ("models", "generation", "batching", "runtime", "sources", "languages")
+
+
+def rate_path(settings: BriefsConfig) -> Path:
+    """Where the rate for these settings is kept: by what costs time (the models, their
+    lengths, batching, the engine, the languages), not by where a run writes or who hears."""
+    what = json.dumps(settings.model_dump(mode="json", include=set(RATE_SETTINGS)),
+                      sort_keys=True)
+    return rate_file(cache_dir("rates"), hashlib.sha256(what.encode()).hexdigest()[:16])
+
+
+def keep_run_rate(settings: BriefsConfig, briefed: int, seconds: float) -> None:
+    """Fold the rate of one worker that generated `briefed` briefs in `seconds` (reused
+    ones cost nothing and are not counted) into the kept one."""
+    if briefed:
+        keep_rate(rate_path(settings), briefed, seconds)
 
 
 class WindowWatch:
-    """Forecasts one night's run against its window; does nothing without `finish_by`."""
+    """Forecasts one night's run against its window. It does nothing without `finish_by`,
+    for a partial run (chosen articles, late arrivals), or for a run started a day or more
+    after its window closed (a re-run of an old night)."""
 
     def __init__(self, settings: BriefsConfig, night: str, total: int, run_id: str,
-                 dest: str) -> None:
+                 dest: str, whole_night: bool = True) -> None:
         finish_by = settings.window.finish_by
         self.end = window_end(finish_by, night, settings.schedule.timezone) if finish_by else None
+        if self.end is not None and (not whole_night or datetime.now(UTC) >= self.end
+                                     + timedelta(days=1)):
+            self.end = None
         self.total, self.run_id, self.dest, self.workers = total, run_id, dest, 1
-        self.rate_path = rate_file(cache_dir("rates"), settings.config_hash())
-        self.per_worker = read_rate(self.rate_path)
+        self.per_worker = read_rate(rate_path(settings))
         self.started = time.monotonic()
         self.forecasts: list[Forecast] = []
         self.late_sent = False
 
     def plan_workers(self, most: int) -> int:
         """The shard runs to keep going at once: the fewest that fit the window at the
-        measured rate, at most `most` (scale.max_in_flight); then forecast on them."""
+        measured rate, at most `most` (scale.max_in_flight, or the shards there are); then
+        forecast on them. (Objects are taken as spread evenly: shards are whole.)"""
         if self.end is not None:
             self.workers = workers_for(self.total, self.per_worker, datetime.now(UTC),
                                        self.end, most)
@@ -56,12 +81,15 @@ class WindowWatch:
     def start(self) -> None:
         """The forecast before any object is briefed (from the measured rate, if any)."""
         rate = self.per_worker * self.workers if self.per_worker else None
-        self._forecast(0, rate)
+        self._forecast(0, rate, sure=rate is not None)
 
     def update(self, done: int) -> None:
-        """A forecast from the run's own rate, `done` of its objects finished."""
+        """A forecast from the run's own rate, `done` of its objects finished (its start,
+        model loading included, counts: the first forecasts are on the slow side, so the
+        alert waits for SURE_SHARE of the objects)."""
         minutes = (time.monotonic() - self.started) / 60
-        self._forecast(done, done / minutes if done and minutes > 0 else None)
+        self._forecast(done, done / minutes if done and minutes > 0 else None,
+                       sure=done >= max(1, SURE_SHARE * self.total))
 
     def line(self) -> str | None:
         """The latest forecast in words (for the progress artifact)."""
@@ -78,16 +106,12 @@ class WindowWatch:
                 "late_seconds": round(max((finished - self.end).total_seconds(), 0.0), 1),
                 "forecasts": [f.record() for f in kept]}
 
-    def keep_rate(self, objects: int, seconds: float) -> None:
-        """Fold this run's rate (one worker) into the one kept for the next forecasts."""
-        keep_rate(self.rate_path, objects, seconds)
-
-    def _forecast(self, done: int, rate: float | None) -> None:
+    def _forecast(self, done: int, rate: float | None, sure: bool) -> None:
         if self.end is None:
             return
         made = forecast(datetime.now(UTC), self.end, done, self.total, rate, self.workers)
         self.forecasts.append(made)
-        if made.late and not self.late_sent:
+        if made.late and sure and not self.late_sent:
             self.late_sent = True
             get_run_logger().warning("window: %s", made.sentence())
             emit_event(event=LATE_EVENT,

@@ -28,9 +28,10 @@ from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 from prefect.settings import get_current_settings
 
+from briefs.flows import ARRIVALS_DEPLOYMENT, NIGHTLY_DEPLOYMENT
 from briefs.tasks.core.config import load_config
 
-ALERTED_DEPLOYMENTS = ("briefs/nightly", "briefs-arrivals/late-arrivals")
+ALERTED_DEPLOYMENTS = (NIGHTLY_DEPLOYMENT, ARRIVALS_DEPLOYMENT)
 AUTOMATION_NAME = "briefs-nightly-failed"
 ZOMBIE_AUTOMATION_NAME = "briefs-crash-zombie-runs"
 MISSED_HEARTBEATS = 3

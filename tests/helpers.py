@@ -287,6 +287,17 @@ def configure_delivery(monkeypatch: pytest.MonkeyPatch, retries: int = 3,
     monkeypatch.setenv("BRIEFS_DELIVERY__RETRY_DELAY_SECONDS", "0")
 
 
+def deployment_of(flow, name: str, parameters: dict) -> str:
+    """The id of a deployment of `flow` with these parameters, made on the session's API
+    through its client (no pool: as `briefs serve` makes them)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name(flow.name)
+        return str(client.create_deployment(flow_id=flow_id, name=name,
+                                            parameters=parameters))
+
+
 def flow_run_state_names(flow_run_id) -> list[str]:
     """The flow run's state history, oldest first, by name (Paused, Running, ...)."""
     from prefect.client.orchestration import get_client

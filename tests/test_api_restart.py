@@ -80,7 +80,8 @@ def nightly_run(env: dict[str, str]):
 @pytest.mark.timeout(900)
 def test_a_night_outlives_a_restart_of_the_prefect_api(server, proxy, s3, tmp_path: Path):
     """What happens: the run waits out the outage (its Prefect client retries the API),
-    then goes on and completes, every article briefed once and whole. No re-run is needed."""
+    then goes on and completes: every article accounted for in the manifest, each brief
+    written once and whole. No re-run is needed."""
     s3.create_bucket(Bucket="restart-in")
     s3.create_bucket(Bucket="restart-out")
     for row in summaries(corpus_or_skip(), ARTICLES):

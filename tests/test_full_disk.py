@@ -56,6 +56,8 @@ def test_a_full_disk_fails_what_does_not_fit_and_a_rerun_completes_the_night(
                                     f"{dest}/digests/"), state.message
     assert "No space left on device" in state.message and "run again" in state.message
     first = {p.name: json.loads(p.read_text()) for p in (dest / "briefs").iterdir()}
+    assert f"; {len(first)} of {ARTICLES} briefed, {ARTICLES - len(first)} failed: " in (
+        state.message)
     assert 0 < len(first) < ARTICLES  # some fitted, then the disk was full
     assert not [p for p in dest.rglob(".*")]  # no staging file left behind
     failed = [r for r in table_rows() if r["status"] == "failed"]

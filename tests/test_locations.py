@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from briefs.tasks.run.locations import allowed_patterns, allows
+from briefs.tasks.core.config import StorageConfig
+from briefs.tasks.run.locations import Allowed, allows
 from briefs.tasks.run.preflight import preflight
-from tests.helpers import SEEDS, briefs_command, problem_lines, tiny_config
+from tests.helpers import SEEDS, briefs_command, deployment_of, problem_lines, tiny_config
 
 NIGHTLY = {"source": "s3://news-in/{date}/", "dest": "s3://news-briefs/{date}/"}
 
@@ -45,13 +46,20 @@ def test_a_symbolic_link_cannot_lead_out_of_an_allowed_folder(tmp_path: Path):
 
 
 def test_by_default_a_deployment_run_may_use_only_its_own_source_and_dest():
-    assert allowed_patterns([], NIGHTLY, "source") == ["s3://news-in/{date}/"]
-    assert allowed_patterns([], NIGHTLY, "dest") == ["s3://news-briefs/{date}/"]
-    assert allowed_patterns([], None, "source") is None  # the command line: anything
-    assert allowed_patterns(["s3://a/"], NIGHTLY, "source") == ["s3://a/"]  # configured
+    default = Allowed.of(StorageConfig(), NIGHTLY)
+    assert (default.sources, default.dests) == (["s3://news-in/{date}/"],
+                                                ["s3://news-briefs/{date}/"])
+    assert Allowed.of(StorageConfig(), {}).sources == []  # none of its own: nothing
+    anywhere = Allowed.of(StorageConfig(), None)  # the command line
+    assert (anywhere.sources, anywhere.dests) == (None, None)
+    fenced = Allowed.of(StorageConfig(allowed_sources=["s3://a/"]), NIGHTLY)
+    assert fenced.sources == ["s3://a/"] and fenced.dests == ["s3://news-briefs/{date}/"]
 
 
-def test_a_form_run_pointed_at_the_workers_disk_or_another_bucket_fails_pre_flight():
+def test_a_form_run_pointed_at_the_workers_disk_or_another_bucket_fails_pre_flight(
+        tmp_path: Path):
+    wide = tiny_config(tmp_path, "wide", storage={"allowed_sources": ["/", "s3://*/"],
+                                                  "allowed_dests": ["/", "s3://*/"]})
     for source, dest, wrong in [
             ("/etc", NIGHTLY["dest"], "source /etc is outside its deployment's own source "
                                       "(s3://news-in/{date}/): a run from a deployment may "
@@ -61,11 +69,15 @@ def test_a_form_run_pointed_at_the_workers_disk_or_another_bucket_fails_pre_flig
              "source s3://other-team/2026-11-27/ is outside"),
             (NIGHTLY["source"], "/tmp/briefs-stolen",
              "dest /tmp/briefs-stolen is outside its deployment's own dest")]:
-        report = preflight(source, dest, models="tiny", languages=["de"], date="2026-11-27",
-                           deployment_parameters=NIGHTLY)
-        assert len(report.problems) == 1 and report.problems[0].startswith(wrong), (
-            report.problems)
-        assert "storage.allowed_" in report.problems[0]  # the way out
+        # A config file the form names cannot widen what the deployment allows.
+        for config in (None, wide):
+            report = preflight(source, dest, models="tiny", config_file=config,
+                               languages=["de"], date="2026-11-27",
+                               allowed=Allowed.of(StorageConfig(), NIGHTLY))
+            assert len(report.problems) == 1 and report.problems[0].startswith(wrong), (
+                report.problems)
+            assert "storage.allowed_" in report.problems[0]  # the way out
+            assert report.settings is None  # refused before the run's config was read
 
 
 def test_configured_patterns_hold_for_every_run_and_the_date_is_checked_filled(
@@ -89,3 +101,41 @@ def test_the_command_line_refuses_a_source_outside_the_configured_ones(tmp_path:
         f"briefs: source {SEEDS} is outside storage.allowed_sources (s3://news-in/): give a "
         "source inside them, or have the operator add this one to storage.allowed_sources"], (
         output)
+
+
+# --- a flow run of a real deployment on the session's Prefect API --------------------------
+
+@pytest.mark.timeout(180)
+@pytest.mark.usefixtures("prefect_api")
+def test_a_deployment_run_reads_the_deployments_own_source_not_the_forms(tmp_path: Path,
+                                                                         monkeypatch):
+    """What the deployment allows is read from the API (its own parameters and config),
+    whatever the run's parameters and config file say; a shard of no known parent run may
+    touch nothing."""
+    from types import SimpleNamespace
+
+    from briefs.flows import briefs_flow
+    from briefs.tasks.run.shards import ShardSpec
+
+    own = {"source": str(SEEDS), "dest": str(tmp_path / "out"), "models": "tiny"}
+    monkeypatch.setattr(briefs_flow, "deployment", SimpleNamespace(
+        id=deployment_of(briefs_flow.briefs, "fenced", own)))
+    wide = tiny_config(tmp_path, "wide", storage={"allowed_sources": ["/"]})
+    state = briefs_flow.briefs(source="/etc", dest=str(tmp_path / "out"), models="tiny",
+                               config=wide, languages=["de"], return_state=True)
+    assert state.is_failed()
+    assert state.message.startswith(f"source /etc is outside its deployment's own source "
+                                    f"({SEEDS}): "), state.message
+    assert not (tmp_path / "out").exists()
+
+    monkeypatch.setattr(briefs_flow, "deployment", SimpleNamespace(
+        id=deployment_of(briefs_flow.briefs_shard, "shard", {})))
+    spec = ShardSpec(run_id="00000000-0000-0000-0000-000000000000", index=0, count=1,
+                     keys=["passwd"], sizes=[1])
+    state = briefs_flow.briefs_shard(shard=spec.model_dump(mode="json"), source="/etc",
+                                     dest=str(tmp_path / "out"), models="tiny",
+                                     return_state=True)
+    assert state.is_failed()
+    assert state.message.startswith("source /etc is outside its deployment's own source "
+                                    "(none)"), state.message
+    assert not (tmp_path / "out").exists()

@@ -18,6 +18,7 @@ from briefs.tasks.run.shards import (
     shard_result_document,
     shard_result_key,
 )
+from tests.helpers import deployment_of
 
 
 def objects(*sizes: int) -> list[ObjectInfo]:
@@ -234,6 +235,7 @@ def test_a_shard_result_of_another_attempt_or_shard_is_not_taken():
 
 
 @pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(180)
 def test_a_deployment_run_without_a_shard_deployment_briefs_in_its_own_process(
         tmp_path: Path, monkeypatch):
     """As under `briefs serve`: more objects than scale.shard_articles, no shard deployment."""
@@ -246,8 +248,8 @@ def test_a_deployment_run_without_a_shard_deployment_briefs_in_its_own_process(
     for name in ("a", "b", "c"):
         (source / f"{name}.txt").write_text("A story of twelve words that is long enough "
                                             f"to be summarized, {name}.")
-    monkeypatch.setattr(briefs_flow, "deployment", SimpleNamespace(
-        id="a-served-deployment", parameters={"source": str(source), "dest": str(tmp_path)}))
+    monkeypatch.setattr(briefs_flow, "deployment", SimpleNamespace(id=deployment_of(
+        briefs_flow.briefs, "served", {"source": str(source), "dest": str(tmp_path / "out")})))
     monkeypatch.setenv("BRIEFS_SCALE__SHARD_ARTICLES", "1")
     state = briefs_flow.briefs(source=str(source), dest=str(tmp_path / "out"), models="tiny",
                                languages=["de"], return_state=True)

@@ -47,7 +47,7 @@ def test_a_night_that_misses_says_by_how_much_and_how_many_workers_would_fit():
 def test_the_forecast_follows_the_run_as_objects_finish():
     end = planner.window_end("06:00", NIGHT, "Europe/Berlin")
     later = START + timedelta(hours=3)
-    # 1,000 of 2,000 done at 03:00 on 2 workers at 8/min together: 125 min left, 07:05.
+    # 1,000 of 2,000 done at 05:00 on 2 workers at 8/min together: 125 min left, 07:05.
     made = planner.forecast(later, end, done=1000, total=2000, rate=8.0, workers=2)
     assert made.finish == "2026-11-28T07:05:00+01:00" and made.late
     assert made.workers_to_fit == 5  # 1,000 in the 60 min left at 4/min per worker: 4.2 → 5
@@ -106,26 +106,29 @@ def late_events(run_id: str) -> list:
 
 def test_a_night_that_cannot_meet_its_window_says_so_and_emits_late(prefect_api, tmp_path,
                                                                      monkeypatch):
-    """The night of 2026-11-27 had to be briefed by 06:00 the next morning, long past: the
-    first forecast with a rate misses, the run says so once, emits briefs.run.late, still
-    briefs the night, and records the forecasts, the finish and the rate it measured."""
+    """Last night's window closed a minute ago (the run started late): the first forecast
+    with a rate misses, the run says so once, emits briefs.run.late, still briefs the night,
+    and records the forecasts, the finish and the rate it measured. A re-run of an older
+    night, and a run of chosen articles, forecast nothing."""
     import shutil
     import time
 
     from prefect.artifacts import Artifact
 
     from briefs.flows.briefs_flow import briefs
-    from briefs.tasks.models.cache import cache_dir
+    from briefs.flows.window_watch import rate_path
     from tests.helpers import SEEDS
 
-    shutil.rmtree(cache_dir("rates"), ignore_errors=True)  # no rate measured here yet
-    monkeypatch.setenv("BRIEFS_WINDOW__FINISH_BY", "06:00")
-    state = briefs(str(SEEDS), str(tmp_path / "out"), date=NIGHT, languages=["de"],
+    closed = (datetime.now(BERLIN) - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    night = (closed.date() - timedelta(days=1)).isoformat()
+    shutil.rmtree(rate_path(load_config("tiny")).parent, ignore_errors=True)  # no rate yet
+    monkeypatch.setenv("BRIEFS_WINDOW__FINISH_BY", closed.strftime("%H:%M"))
+    state = briefs(str(SEEDS), str(tmp_path / "out"), date=night, languages=["de"],
                    models="tiny", return_state=True)
     assert state.is_completed(), state.message
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     window = manifest["window"]
-    assert window["finish_by"] == "2026-11-28T06:00:00+01:00"
+    assert window["finish_by"] == closed.isoformat()
     assert window["late_seconds"] > 0 and window["finished"] > window["finish_by"]
     first, *later = window["forecasts"]
     assert first["done"] == 0 and first["finish"] is None  # no rate to forecast from
@@ -137,7 +140,11 @@ def test_a_night_that_cannot_meet_its_window_says_so_and_emits_late(prefect_api,
         time.sleep(1)
     [event] = events  # once, not at every forecast
     assert "the window has passed: no number of workers fits" in event.payload["message"]
-    progress = Artifact.get(f"briefs-progress-{NIGHT}")
+    progress = Artifact.get(f"briefs-progress-{night}")
     assert progress is not None and "Window: forecast finish" in progress.description
-    [kept] = cache_dir("rates").glob(f"*-{manifest['parameters']['config_hash']}.json")
-    assert json.loads(kept.read_text())["objects_per_minute"] > 0
+    assert planner.read_rate(rate_path(load_config("tiny", languages=["de"]))) > 0
+
+    old = briefs(str(SEEDS), str(tmp_path / "old"), date=NIGHT, languages=["de"],
+                 models="tiny", return_state=True)
+    assert old.is_completed(), old.message
+    assert "window" not in json.loads((tmp_path / "old" / "manifest.json").read_text())

@@ -8,18 +8,23 @@ local path never matches an S3 pattern, nor S3 a local one.
 
 With no patterns configured, a run from a deployment (the schedule, an editor's form, an
 event) may use only its deployment's own `source` and `dest`; a run from the command line may
-use any (the caller's own shell and credentials).
+use any (the caller's own shell and credentials). For a deployment's run the patterns come
+from the deployment's own configuration (its preset or config, and the worker's
+environment), never from a config file the run names.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-DATE = r"\d{4}-\d{2}-\d{2}"
+from briefs.tasks.core.config import StorageConfig
+from briefs.tasks.run.nights import DATE_PATTERN
+
 SEGMENT = r"[^/]*"
 
 
@@ -37,7 +42,7 @@ def normalized(uri: str) -> str:
 def _regex(pattern: str) -> re.Pattern[str]:
     """The pattern as a regular expression over normalized URIs: a prefix of whole segments."""
     parts = re.split(r"(\{date\}|\*)", normalized(pattern))
-    body = "".join(DATE if p == "{date}" else SEGMENT if p == "*" else re.escape(p)
+    body = "".join(DATE_PATTERN if p == "{date}" else SEGMENT if p == "*" else re.escape(p)
                    for p in parts)
     return re.compile(body)
 
@@ -47,14 +52,38 @@ def allows(pattern: str, uri: str) -> bool:
     return _regex(pattern).match(normalized(uri)) is not None
 
 
-def allowed_patterns(configured: list[str], deployment_parameters: Mapping[str, Any] | None,
-                     name: str) -> list[str] | None:
-    """The patterns a run's `name` (`source` or `dest`) must match: the configured ones, else
-    the deployment's own value of it; None (anything) for a run from no deployment."""
-    if configured:
-        return list(configured)
-    own = (deployment_parameters or {}).get(name)
-    return [own] if own else None
+@dataclass(frozen=True)
+class Allowed:
+    """Where a run may read (`sources`) and write (`dests`): pattern lists, None for
+    anywhere; `configured` says each came from `storage.allowed_*` (else it is a
+    deployment's own value)."""
+
+    sources: list[str] | None
+    dests: list[str] | None
+    configured: tuple[bool, bool] = (False, False)
+
+    @classmethod
+    def of(cls, storage: StorageConfig, deployment_parameters: Mapping[str, Any] | None
+           ) -> Allowed:
+        """The configured patterns, else for a run from a deployment its own `source` and
+        `dest` (nothing when it has none); a run from no deployment: anywhere."""
+        def patterns(configured: list[str], name: str) -> list[str] | None:
+            if configured:
+                return list(configured)
+            if deployment_parameters is None:
+                return None
+            own = deployment_parameters.get(name)
+            return [str(own)] if own else []
+
+        return cls(patterns(storage.allowed_sources, "source"),
+                   patterns(storage.allowed_dests, "dest"),
+                   (bool(storage.allowed_sources), bool(storage.allowed_dests)))
+
+    def problems(self, source: str, dest: str) -> list[str]:
+        """One line for each of `source` and `dest` outside what is allowed."""
+        found = (location_problem("source", source, self.sources, self.configured[0]),
+                 location_problem("dest", dest, self.dests, self.configured[1]))
+        return [problem for problem in found if problem]
 
 
 def location_problem(name: str, uri: str, patterns: list[str] | None,
@@ -67,6 +96,7 @@ def location_problem(name: str, uri: str, patterns: list[str] | None,
         return (f"{name} {uri} is outside {setting} ({', '.join(patterns)}): give a {name} "
                 f"inside them, or have the operator add this one to {setting}")
     verb = "read from" if name == "source" else "write to"
-    return (f"{name} {uri} is outside its deployment's own {name} ({patterns[0]}): a run "
+    own = patterns[0] if patterns else "none"
+    return (f"{name} {uri} is outside its deployment's own {name} ({own}): a run "
             f"from a deployment may only {verb} there while {setting} is empty; give a "
             f"{name} inside it, or have the operator list this one in {setting}")

@@ -7,6 +7,7 @@ import re
 from zoneinfo import ZoneInfo
 
 DATE_FORMAT = "%Y-%m-%d"
+DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"  # a night in a URI, as `{date}` is filled
 
 
 def run_date(given: str | None, timezone: str, now: dt.datetime | None = None) -> str:
@@ -33,7 +34,7 @@ def night_of(uri: str, template: str) -> str | None:
     if "{date}" not in template:
         return "" if _under(uri, template) else None
     after = template.partition("{date}")[2]
-    found = re.match(re.escape(source_prefix(template)) + r"(\d{4}-\d{2}-\d{2})"
+    found = re.match(re.escape(source_prefix(template)) + f"({DATE_PATTERN})"
                      + re.escape(after), uri)
     if not found or not _under(uri, fill_date(template, found[1])):
         return None

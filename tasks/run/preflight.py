@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -33,7 +33,7 @@ from briefs.tasks.core.config import (
 from briefs.tasks.generation.targets import ENGLISH, TARGETS
 from briefs.tasks.models.loading import model_presence
 from briefs.tasks.output.storage import TRANSIENT_S3_CODES, s3_client_config, uri_problem
-from briefs.tasks.run.locations import allowed_patterns, location_problem
+from briefs.tasks.run.locations import Allowed
 from briefs.tasks.run.nights import fill_date, run_date
 
 PROBE_CONNECT_TIMEOUT = 2.0  # seconds, at most (the configuration's, when shorter)
@@ -64,11 +64,16 @@ def preflight(source: str, dest: str, *, models: str = "default",
               date: str | None = None, now: datetime | None = None,
               checks: Collection[str] = CHECKS,
               block_client: BlockClient | None = None,
-              deployment_parameters: Mapping[str, Any] | None = None) -> Report:
-    """Check a run before it starts: the config always, then those of `checks` (`source`,
-    `dest`, `models`) that apply. `date` and `now` fill `{date}` as the run would. A run from
-    a deployment passes its `deployment_parameters`: its source and dest are then allowed
-    when `storage.allowed_sources`/`allowed_dests` are empty."""
+              allowed: Allowed | None = None) -> Report:
+    """Check a run before it starts: where it may read and write, the config, then those
+    of `checks` (`source`, `dest`, `models`) that apply. `date` and `now` fill `{date}` as
+    the run would. A run from a deployment passes what its deployment `allowed`: checked
+    first, before the config the run names is read; other runs are held to their own
+    config's `storage.allowed_*`."""
+    if allowed is not None:
+        night = date or (now or datetime.now(UTC)).date().isoformat()  # any night matches
+        if outside := allowed.problems(fill_date(source, night), fill_date(dest, night)):
+            return Report(None, source, dest, outside)
     try:
         settings = load_config(models, config_file, languages)
         path = config_path(models, config_file)
@@ -81,7 +86,8 @@ def preflight(source: str, dest: str, *, models: str = "default",
         return Report(settings, source, dest, [*problems, f"{exc}: give the night to brief, "
                                                            "e.g. 2026-11-27, or leave it empty"])
     report = Report(settings, fill_date(source, day), fill_date(dest, day), problems)
-    if outside := outside_problems(report, settings, checks, deployment_parameters):
+    if allowed is None and (outside := Allowed.of(settings.storage, None).problems(
+            report.source, report.dest)):
         report.problems += outside  # and no probe of a place the run may not touch
         return report
     s3 = S3Probe(settings, block_client)
@@ -93,20 +99,6 @@ def preflight(source: str, dest: str, *, models: str = "default",
         report.problems += model_problems(settings, path, models)
     report.problems = list(dict.fromkeys(report.problems))  # one line for a shared cause
     return report
-
-
-def outside_problems(report: Report, settings: BriefsConfig, checks: Collection[str],
-                     deployment_parameters: Mapping[str, Any] | None) -> list[str]:
-    """A source or dest outside what the run may touch (tasks/run/locations.py)."""
-    if not {"source", "dest"} & set(checks):
-        return []  # a shard: its parent checked both
-    problems = []
-    for name, uri, configured in (("source", report.source, settings.storage.allowed_sources),
-                                  ("dest", report.dest, settings.storage.allowed_dests)):
-        patterns = allowed_patterns(configured, deployment_parameters, name)
-        if problem := location_problem(name, uri, patterns, bool(configured)):
-            problems.append(problem)
-    return problems
 
 
 def language_problems(settings: BriefsConfig, path: Path,

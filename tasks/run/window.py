@@ -15,7 +15,7 @@ import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ RATE_WEIGHT = 0.5  # a new run's weight in the kept rate (an exponential average
 
 def window_end(finish_by: str, night: str, timezone: str) -> datetime:
     """When the window of `night` (YYYY-MM-DD) closes: `finish_by` (HH:MM) the day after."""
-    day = datetime.strptime(night, "%Y-%m-%d").date() + timedelta(days=1)
+    day = date.fromisoformat(night) + timedelta(days=1)
     return datetime.combine(day, time.fromisoformat(finish_by), tzinfo=ZoneInfo(timezone))
 
 
