@@ -33,7 +33,7 @@ TEST_WORKERS ?= 2
 test: setup
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-# The unit tier: plain modules called directly, no flow runs or servers (under 2 minutes).
+# The unit tier: plain modules called directly, no flow runs or servers.
 test-fast: setup
 	$(PY) -m pytest -m "not flow and not server"
 
