@@ -289,7 +289,9 @@ def configure_delivery(monkeypatch: pytest.MonkeyPatch, retries: int = 3,
 
 def deployment_of(flow, name: str, parameters: dict) -> str:
     """The id of a deployment of `flow` with these parameters, made on the session's API
-    through its client (no pool: as `briefs serve` makes them)."""
+    through its client (no pool: as `briefs serve` makes them). Name it apart from the real
+    ones (briefs/nightly, briefs-shard/shard): the API is shared by a worker's tests, and a
+    run that finds a `briefs-shard/shard` fans out to it."""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:

@@ -129,7 +129,7 @@ def test_a_deployment_run_reads_the_deployments_own_source_not_the_forms(tmp_pat
     assert not (tmp_path / "out").exists()
 
     monkeypatch.setattr(briefs_flow, "deployment", SimpleNamespace(
-        id=deployment_of(briefs_flow.briefs_shard, "shard", {})))
+        id=deployment_of(briefs_flow.briefs_shard, "test-shard", {})))  # not scale's
     spec = ShardSpec(run_id="00000000-0000-0000-0000-000000000000", index=0, count=1,
                      keys=["passwd"], sizes=[1])
     state = briefs_flow.briefs_shard(shard=spec.model_dump(mode="json"), source="/etc",

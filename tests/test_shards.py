@@ -91,6 +91,7 @@ def test_scale_settings_come_from_the_environment(monkeypatch):
         load_config("tiny")
 
 
+@pytest.mark.timeout(180)  # with a shard deployment but no worker, it would wait for one
 @pytest.mark.usefixtures("prefect_api")
 def test_shards_without_the_shard_deployment_fail_the_run_saying_what_to_do(
         tmp_path: Path, monkeypatch):
