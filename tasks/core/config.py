@@ -220,6 +220,8 @@ class LimitsConfig(Strict):
                                    "also once inflated")
     max_object_bytes: int = Field(200_000_000, ge=1, description="one input object (a JSONL "
                                   "feed), as stored and once inflated")
+    max_feed_lines: int = Field(100_000, ge=1, description="lines of one JSONL feed (each "
+                                "line an article)")
     max_inflate_ratio: int = Field(100, ge=1, description="inflated / compressed size of a .gz")
     min_article_words: int = Field(10, ge=1, description="shorter texts are not summarized")
 

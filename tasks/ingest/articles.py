@@ -191,6 +191,7 @@ def parse_object(raw: RawObject, limits: LimitsConfig) -> list[Article | Failure
         if raw.key.lower().endswith(".gz"):
             data = inflate(raw.data, limit, limit_name, limits.max_inflate_ratio)
         if fmt == "jsonl":
+            check_lines(data.count(b"\n") + 1, limits.max_feed_lines)
             return _parse_jsonl(raw, data, limits)
         source = Source(uri=raw.uri, key=raw.key, format=fmt,
                         sha256=hashlib.sha256(raw.data).hexdigest(), etag=raw.etag)
@@ -207,15 +208,28 @@ def check_size(size: int, limit: int, limit_name: str) -> None:
         raise ParseError(f"{size} bytes exceed the {limit}-byte limit ({limit_name})")
 
 
+def check_lines(lines: int, limit: int) -> None:
+    """Refuse a feed of more lines than the limit, before any line is parsed."""
+    if lines > limit:
+        raise ParseError(f"{lines} lines exceed the {limit}-line limit (limits.max_feed_lines)")
+
+
+def load_json(text: str, where: str = "") -> object:
+    """The JSON value in `text`; malformed or too deeply nested JSON is a ParseError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"{where}malformed JSON: {exc}") from None
+    except RecursionError:
+        raise ParseError(f"{where}JSON nested too deeply to read") from None
+
+
 def _parse_single(fmt: str, data: bytes, raw: RawObject, source: Source) -> Article:
     text = decode_text(data)
     if fmt == "html":
         return _from_html(text, raw, source)
     if fmt == "json":
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ParseError(f"malformed JSON: {exc}") from None
+        record = load_json(text)
         return _from_record(record, article_id_for(raw.key, ref=record_ref(record)), source)
     title, body = split_title(text)
     return Article(article_id_for(raw.key), source, title, body)
@@ -233,10 +247,7 @@ def _parse_jsonl(raw: RawObject, data: bytes, limits: LimitsConfig) -> list[Arti
         line_id = article_id_for(raw.key, number)  # failures are named by their line
         try:
             check_size(len(line.encode()), limits.max_article_bytes, "limits.max_article_bytes")
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ParseError(f"line {number}: malformed JSON: {exc}") from None
+            record = load_json(line, f"line {number}: ")
             article_id = _claim_id(raw.key, record, number, first_lines)
             results.append(_checked(_from_record(record, article_id, source), limits))
         except ParseError as exc:
