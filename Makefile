@@ -10,7 +10,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 # Crashed after three missed ones, and a fanned-out night submits that shard again.
 export PREFECT_FLOWS_HEARTBEAT_FREQUENCY ?= 30
 
-.PHONY: setup demo test test-fast docs bench bench-gpu bench-scale eval eval-extraction soak server deploy deploy-k8s worker lint lock clean
+.PHONY: setup demo test test-fast docs bench bench-gpu bench-night bench-scale eval eval-extraction soak server deploy deploy-k8s worker lint lock clean
 
 setup: $(VENV)/.installed
 
@@ -75,6 +75,12 @@ bench: setup
 # The same on a CUDA machine; prints the same last line.
 bench-gpu: setup
 	$(PY) benchmarks/throughput.py --device cuda
+
+# A full-size night, 2,000 articles through the benchmark's models on CTranslate2: RSS of the
+# process tree and articles/min per tenth, the curve drawn into the docs (docs/benchmarks.md).
+NIGHT_ARGS ?= --articles 2000
+bench-night: setup
+	$(PY) benchmarks/night.py --plot docs/img/bench-night.png $(NIGHT_ARGS)
 
 # One night of tiny-model articles fanned out over 1 and 2 process workers, against one
 # process: a Prefect server on its own PostgreSQL database, moto S3 (README, Scaling).

@@ -44,6 +44,7 @@ from briefs.tasks.generation.targets import SUPPORTED_LANGUAGES
 from briefs.tasks.ingest.articles import input_format
 from briefs.tasks.ingest.selection import Selection, select
 from briefs.tasks.models.engines import GENERATION
+from briefs.tasks.models.memory import release_freed_memory
 from briefs.tasks.output.documents import now_iso
 from briefs.tasks.output.layout import ALREADY_BRIEFED
 from briefs.tasks.output.run_outputs import RunRecord, run_manifest
@@ -769,6 +770,7 @@ class Batches:
                    else "timeouts.run_seconds")
         try:
             done = self._generate(group, label, timeout)
+            release_freed_memory()  # the group's buffers, so a long night's RSS stays flat
             self._settle_writes()  # the previous group's, done while this one generated
             if done:
                 self._start_write(done, label)

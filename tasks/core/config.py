@@ -239,6 +239,10 @@ class RuntimeConfig(Strict):
                           "int8_float16"] = Field(
         "auto", description="auto: the fastest measured for the device (CTranslate2), float32 "
         "on CPU and float16/bfloat16 on CUDA (transformers)")
+    malloc_arenas: int | None = Field(
+        2, ge=1, description="glibc malloc arenas of the process that loads the models (each "
+        "thread's own arena keeps what it freed, so RSS climbs with the threads); empty: "
+        "glibc's default of 8 per core; a MALLOC_ARENA_MAX in the environment wins")
 
 
 class StorageConfig(Strict):

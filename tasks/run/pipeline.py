@@ -37,6 +37,7 @@ from briefs.tasks.ingest.articles import (
 )
 from briefs.tasks.ingest.source_language import describe
 from briefs.tasks.models.loading import LoadedModel
+from briefs.tasks.models.memory import limit_malloc_arenas
 from briefs.tasks.output.documents import brief_document, source_record, step_runs, to_json_bytes
 from briefs.tasks.output.layout import brief_key, keep_history, read_json
 from briefs.tasks.output.storage import ObjectInfo, StorageError, Store, object_uri
@@ -49,7 +50,9 @@ log = logging.getLogger(__name__)
 
 def load_all_models(config: BriefsConfig) -> dict[str, LoadedModel]:
     """Load the summarizer and every translator (with its target token), so a missing model
-    fails the run up front. Route models load when an article in their language comes."""
+    fails the run up front. Route models load when an article in their language comes. The
+    allocator's arenas are capped first, before the models' threads allocate."""
+    limit_malloc_arenas(config.runtime.malloc_arenas)
     loaded = {"summarizer": step_model(config).loaded}
     for lang in config.languages:
         if lang != ENGLISH:
