@@ -61,7 +61,7 @@ def test_a_feed_of_a_million_lines_is_refused_naming_the_limit():
 
 
 def test_a_feed_within_the_line_limit_is_read_whole():
-    feed = b"\n".join(json.dumps({"id": n, "body": GOOD}).encode() for n in range(50))
+    feed = b"".join(json.dumps({"id": n, "body": GOOD}).encode() + b"\n" for n in range(50))
     items = parse_object(RawObject("f.jsonl", "file:///in/f.jsonl", feed),
                          LimitsConfig(max_feed_lines=50))
     assert len(items) == 50 and all(isinstance(i, Article) for i in items)

@@ -191,7 +191,7 @@ def parse_object(raw: RawObject, limits: LimitsConfig) -> list[Article | Failure
         if raw.key.lower().endswith(".gz"):
             data = inflate(raw.data, limit, limit_name, limits.max_inflate_ratio)
         if fmt == "jsonl":
-            check_lines(data.count(b"\n") + 1, limits.max_feed_lines)
+            check_lines(data.count(b"\n") + (not data.endswith(b"\n")), limits.max_feed_lines)
             return _parse_jsonl(raw, data, limits)
         source = Source(uri=raw.uri, key=raw.key, format=fmt,
                         sha256=hashlib.sha256(raw.data).hexdigest(), etag=raw.etag)
