@@ -74,25 +74,27 @@ def write_times(briefs: Path, started: float) -> list[float]:
     return sorted(entry.stat().st_mtime - started for entry in briefs.iterdir())
 
 
-def group_starts(times: list[float], gap: float = 1.0) -> list[int]:
-    """For each write, the index of the first write of its group (writes less than `gap`
-    seconds apart: one write-briefs task run)."""
-    starts = [0]
-    for index in range(1, len(times)):
-        starts.append(starts[-1] if times[index] - times[index - 1] < gap else index)
-    return starts
+def group_ends(times: list[float], gap: float = 1.0) -> list[int]:
+    """For each write, how many briefs were written once its group was (writes less than
+    `gap` seconds apart: one write-briefs task run)."""
+    ends = list(range(1, len(times) + 1))
+    for index in range(len(times) - 2, -1, -1):
+        if times[index + 1] - times[index] < gap:
+            ends[index] = ends[index + 1]
+    return ends
 
 
 def tenth_rates(times: list[float]) -> list[float]:
     """Articles/min in each tenth of the night, from the first write to the last. Briefs are
-    written a group at a time, so each tenth is measured between the starts of the groups
-    that hold its bounds: the articles of the groups in between over the time between."""
-    total, starts = len(times), group_starts(times)
+    written a group at a time, so each tenth runs from the write of the group that holds its
+    first article to the write of the group that holds its last, and counts the articles of
+    the groups written in between (a short last group counts only its own articles)."""
+    total, ends = len(times), group_ends(times)
     rates = []
     for tenth in range(10):
-        first = starts[total * tenth // 10]
-        last = starts[min(total * (tenth + 1) // 10, total - 1)]
-        rates.append(60 * (last - first) / (times[last] - times[first]) if last > first
+        first, last = total * tenth // 10, min(total * (tenth + 1) // 10, total - 1)
+        seconds = times[last] - times[first]
+        rates.append(60 * (ends[last] - ends[first]) / seconds if ends[last] > ends[first]
                      else float("nan"))
     return rates
 
@@ -170,8 +172,8 @@ def main() -> None:
     rates = tenth_rates(times)
     rss = {pct: rss_when(samples, args.articles * pct // 100) / 2**30 for pct in (10, 50, 100)}
     peak = max(s.rss_bytes for s in samples) / 2**30
-    starts = group_starts(times)
-    mean_rate = 60 * starts[-1] / (times[-1] - times[0])  # after the first group, to the last
+    ends = group_ends(times)
+    mean_rate = 60 * (ends[-1] - ends[0]) / (times[-1] - times[0])  # after the first group
     measured = [rate for rate in rates if rate == rate]  # a tenth smaller than a group: nan
     spread = 100 * (max(measured) - min(measured)) / mean_rate
     settings = "default preset settings" if args.default_settings else "80 new tokens, greedy"
