@@ -105,6 +105,22 @@ def rss_when(samples: list[Sample], written: int) -> int:
     return next((s.rss_bytes for s in samples if s.written >= written), samples[-1].rss_bytes)
 
 
+def identical_outputs(briefs: Path, earlier: Path) -> tuple[int, int]:
+    """How many summaries, titles and translations of `briefs` read exactly as in the
+    `earlier` night's briefs of the same articles, out of how many."""
+    same = total = 0
+    for path in sorted(briefs.rglob("*.json")):
+        before_path = earlier / path.relative_to(briefs)
+        if not before_path.exists():
+            continue
+        now, before = json.loads(path.read_text()), json.loads(before_path.read_text())
+        for field in ("summaries", "title"):
+            for lang, text in now.get(field, {}).items():
+                total += 1
+                same += before.get(field, {}).get(lang) == text
+    return same, total
+
+
 def plot(samples: list[Sample], total: int, path: Path, title: str) -> None:
     """RSS and briefs written over the run, one picture for the docs."""
     import matplotlib
@@ -139,6 +155,10 @@ def main() -> None:
     parser.add_argument("--samples", type=Path, help="write the samples to this CSV")
     parser.add_argument("--config", type=Path,
                         help="YAML merged over the benchmark's config (e.g. batching)")
+    parser.add_argument("--keep", type=Path, help="keep the night's briefs in this folder")
+    parser.add_argument("--against", type=Path,
+                        help="an earlier night's kept briefs: print the share of identical "
+                        "summaries and translations")
     args = parser.parse_args()
     if not CORPUS.is_dir():
         raise SystemExit(f"the shared corpus is absent ({CORPUS}); set BRIEFS_CORPUS")
@@ -173,9 +193,12 @@ def main() -> None:
     rss = {pct: rss_when(samples, args.articles * pct // 100) / 2**30 for pct in (10, 50, 100)}
     peak = max(s.rss_bytes for s in samples) / 2**30
     ends = group_ends(times)
-    mean_rate = 60 * (ends[-1] - ends[0]) / (times[-1] - times[0])  # after the first group
+    run_rate = 60 * args.articles / manifest["timings"]["brief_seconds"]  # models loaded on
+    mean_rate = (60 * (ends[-1] - ends[0]) / (times[-1] - times[0])  # after the first group
+                 if ends[-1] > ends[0] else run_rate)
     measured = [rate for rate in rates if rate == rate]  # a tenth smaller than a group: nan
-    spread = 100 * (max(measured) - min(measured)) / mean_rate
+    spread = (100 * (max(measured) - min(measured)) / mean_rate if measured
+              else float("nan"))  # a night of one group has no tenths to compare
     settings = "default preset settings" if args.default_settings else "80 new tokens, greedy"
     print(f"{args.articles} articles, {args.engine}, {settings}, {os.cpu_count()} cores; "
           f"process wall {samples[-1].seconds / 60:.1f} min, first brief written at "
@@ -184,6 +207,8 @@ def main() -> None:
                                                   rss.items()) + f"; peak {peak:.2f} GB")
     print("articles/min per tenth: " + " ".join(f"{rate:.1f}" for rate in rates)
           + f" (mean {mean_rate:.1f}, spread {spread:.1f}% of it)")
+    print(f"the whole run, models loaded to manifest written: {run_rate:.2f} articles/min, "
+          f"{60 * run_rate:.0f} an hour")
     if args.samples:
         with args.samples.open("w", newline="") as out:
             writer = csv.writer(out)
@@ -192,6 +217,12 @@ def main() -> None:
     if args.plot:
         plot(samples, args.articles, args.plot,
              f"briefs run: {args.articles} articles, {args.engine}, {settings}")
+    if args.keep:
+        shutil.copytree(dest / "briefs", args.keep, dirs_exist_ok=True)
+    if args.against:
+        same, total = identical_outputs(dest / "briefs", args.against)
+        print(f"identical to {args.against}: {same} of {total} outputs "
+              f"({100 * same / max(total, 1):.1f}%)")
     shutil.rmtree(work, ignore_errors=True)
     print(f"rss_10pct_gb={rss[10]:.2f} rss_100pct_gb={rss[100]:.2f} "
           f"rss_growth_pct={100 * (rss[100] / rss[10] - 1):.1f} peak_rss_gb={peak:.2f} "

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from briefs.flows import NIGHTLY_DEPLOYMENT
 from briefs.flows.artifacts import Progress, publish_partial_run, publish_results
-from briefs.flows.fan_out import run_shards, shard_deployment_exists
+from briefs.flows.fan_out import pool_now, run_shards, shard_deployment_exists
 from briefs.flows.provenance import run_trigger
 from briefs.flows.review_hold import review_before_delivery
 from briefs.flows.window_watch import WindowWatch, keep_run_rate
@@ -469,8 +469,7 @@ class Briefing:
                                  "kind") != "event")
         shards = [] if requested else _shards_for(context.settings, chosen.objects)
         if shards:
-            context = _in_flight(context, window.plan_workers(
-                min(context.settings.scale.max_in_flight, len(shards))))
+            context = _in_flight(context, _plan_fan_out(context.settings, window, len(shards)))
         window.start()
         progress = Progress(len(chosen.objects), night=day,
                             timezone=context.settings.schedule.timezone, window=window)
@@ -588,6 +587,21 @@ def _unwritten(context: RunContext, record: RunRecord, ledger: Ledger,
         f"the night's digests and manifest could not be written: {exc}; "
         f"{counts['succeeded']} of {counts['total']} briefed, {counts['failed']} failed: free "
         f"space (or mend {context.dest}) and run again: the briefs written are reused"))
+
+
+def _plan_fan_out(settings: BriefsConfig, window: WindowWatch, shards: int) -> int:
+    """The shard runs to keep going at once: what fits the window, within
+    `scale.max_in_flight`, the shards and the live pool's concurrency limit; a pool with no
+    worker online is said (its shards would wait for one)."""
+    most = min(settings.scale.max_in_flight, shards)
+    pool = pool_now(settings.scale.shard_deployment)
+    if pool is not None:
+        most = pool.bound(most)
+        if not pool.online_workers:
+            get_run_logger().warning(
+                "no worker is online in the work pool %r: the shards wait for one (up to "
+                "scale.shard_start_timeout_seconds); start one with `make worker`", pool.name)
+    return window.plan_workers(most, pool.online_workers if pool else None)
 
 
 def _in_flight(context: RunContext, shard_runs: int) -> RunContext:

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from prefect import get_run_logger
 from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
@@ -55,6 +56,35 @@ class FannedOut:
     results: list[dict[str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     record: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PoolNow:
+    """The shard deployment's work pool as the API sees it when a run fans out."""
+
+    name: str
+    online_workers: int
+    concurrency_limit: int | None
+
+    def bound(self, most: int) -> int:
+        """`most` shard runs at once, within the pool's concurrency limit."""
+        return min(most, self.concurrency_limit or most)
+
+
+def pool_now(deployment: str) -> PoolNow | None:
+    """The live state of the shard deployment's work pool: its online workers and its
+    concurrency limit; None when the API knows no such deployment or pool."""
+    with get_client(sync_client=True) as client:
+        try:
+            pool_name = client.read_deployment_by_name(deployment).work_pool_name
+            if not pool_name:
+                return None
+            pool = client.read_work_pool(pool_name)
+            online = client.read_workers_for_work_pool(
+                pool_name, worker_filter=WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"])))
+        except ObjectNotFound:
+            return None
+    return PoolNow(pool_name, len(online), pool.concurrency_limit)
 
 
 def shard_deployment_exists(name: str) -> bool:

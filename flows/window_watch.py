@@ -62,15 +62,18 @@ class WindowWatch:
                                      + timedelta(days=1)):
             self.end = None
         self.total, self.run_id, self.dest, self.workers = total, run_id, dest, 1
+        self.online: int | None = None  # the pool's workers online, when it fans out
         self.per_worker = read_rate(rate_path(settings))
         self.started = time.monotonic()
         self.forecasts: list[Forecast] = []
         self.late_sent = False
 
-    def plan_workers(self, most: int) -> int:
+    def plan_workers(self, most: int, online: int | None = None) -> int:
         """The shard runs to keep going at once: the fewest that fit the window at the
-        measured rate, at most `most` (scale.max_in_flight, or the shards there are); then
-        forecast on them. (Objects are taken as spread evenly: shards are whole.)"""
+        measured rate, at most `most` (scale.max_in_flight, the shards there are, the pool's
+        limit); then forecast on them. `online`: the pool's workers online now, which a late
+        forecast counts the workers to add from. (Objects are taken as spread evenly.)"""
+        self.online = online
         if self.end is not None:
             self.workers = workers_for(self.total, self.per_worker, datetime.now(UTC),
                                        self.end, most)
@@ -109,7 +112,8 @@ class WindowWatch:
     def _forecast(self, done: int, rate: float | None, sure: bool) -> None:
         if self.end is None:
             return
-        made = forecast(datetime.now(UTC), self.end, done, self.total, rate, self.workers)
+        made = forecast(datetime.now(UTC), self.end, done, self.total, rate, self.workers,
+                        self.online)
         self.forecasts.append(made)
         if made.late and sure and not self.late_sent:
             self.late_sent = True

@@ -61,6 +61,8 @@ def test_unknown_preset():
 def test_the_batch_budget_is_larger_on_cuda_unless_set():
     from briefs.tasks.core.config import BatchingConfig
 
-    assert BatchingConfig().tokens_for("cpu") == 8192
-    assert BatchingConfig().tokens_for("cuda:0") == 32768
-    assert BatchingConfig(max_tokens=4096).tokens_for("cuda") == 4096
+    assert BatchingConfig().budget_for("cpu").tokens == 8192
+    assert BatchingConfig().budget_for("cuda:0").tokens == 32768
+    assert BatchingConfig(max_tokens=4096).budget_for("cuda").tokens == 4096
+    assert BatchingConfig().budget_for("cpu").sequences == 56
+    assert BatchingConfig(max_sequences=8).budget_for("cuda").sequences == 8

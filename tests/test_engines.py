@@ -8,6 +8,7 @@ import json
 import pytest
 
 from briefs.flows.briefs_flow import briefs
+from briefs.tasks.core.config import CallBudget
 from briefs.tasks.generation.batching import generate_texts
 from briefs.tasks.ingest.text import split_sentences
 from briefs.tasks.models import ct2
@@ -29,8 +30,8 @@ def test_ctranslate2_greedy_output_matches_transformers(role, sentences):
     reference, converted = tiny_model(role, TRANSFORMERS), tiny_model(role, CTRANSLATE2)
     assert (reference.engine.name, converted.engine.name) == ("transformers", "ctranslate2")
     settings = reference.effective_settings(GREEDY)
-    expected = generate_texts(reference, sentences, settings, max_tokens=4096)
-    got = generate_texts(converted, sentences, settings, max_tokens=4096)
+    expected = generate_texts(reference, sentences, settings, CallBudget(4096))
+    got = generate_texts(converted, sentences, settings, CallBudget(4096))
     share = sum(a == b for a, b in zip(expected, got, strict=True)) / len(sentences)
     print(f"{role}: CTranslate2 float32 greedy equals transformers on {share:.0%} of "
           f"{len(sentences)} inputs")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from briefs.tasks.core.config import GuardsConfig
+from briefs.tasks.core.config import CallBudget, GuardsConfig
 from briefs.tasks.quality.codes import GUARD_CODES, OUTPUT_GUARD, REGISTRY
 from briefs.tasks.quality.guards import GUARDS, Guard, check_output, fail_reason
 from briefs.tasks.quality.warnings import CODES, Notice
@@ -524,7 +524,8 @@ def test_what_the_tiny_summarizer_generates_is_cleaned_before_it_is_written(tmp_
 
     rows = summaries(corpus_or_skip(), 4, skip=10)
     step = step_model(load_config("tiny"))
-    raw = summarize_texts(step.loaded, [r["article"] for r in rows], step.settings, 4096)
+    raw = summarize_texts(step.loaded, [r["article"] for r in rows], step.settings,
+                          CallBudget(4096))
     assert all(non_printing_in(summary.text) for summary in raw)  # what the model made
 
     objects = {f"BBC News/{r['id']}.txt": r["article"].encode() for r in rows}

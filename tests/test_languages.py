@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from briefs.tasks.core.config import BriefsConfig, load_config
+from briefs.tasks.core.config import BriefsConfig, CallBudget, load_config
 from briefs.tasks.core.records import Article, Brief, Failure, Source
 from briefs.tasks.generation.step_models import StepModel, translator_step
 from briefs.tasks.generation.targets import (
@@ -270,7 +270,7 @@ def recorded_translation(model_id: str, engine: dict[str, str], lang: str,
     recorder = Recorder(getattr(engine_object, attribute))
     monkeypatch.setattr(engine_object, attribute, recorder)
     [result] = translate_texts(step.loaded, ["The council approved the budget."],
-                               {**step.settings, **GREEDY}, 4096, "en", lang)
+                               {**step.settings, **GREEDY}, CallBudget(4096), "en", lang)
     assert not isinstance(result, Exception), result
     [(received, returned)] = recorder.calls
     return step, received, returned
@@ -366,7 +366,7 @@ def test_a_long_chinese_article_is_translated_in_chunks_that_fit_the_window(monk
     recorder = Recorder(translator.engine.translator)
     monkeypatch.setattr(translator.engine, "translator", recorder)
 
-    [result] = translate_texts(translator, [item.text], GREEDY, 4096, "zh", "en")
+    [result] = translate_texts(translator, [item.text], GREEDY, CallBudget(4096), "zh", "en")
 
     inputs = [source for received, _ in recorder.calls for source in received["sources"]]
     assert len(inputs) > 3 and all(len(tokens) <= translator.max_input_tokens
@@ -411,8 +411,8 @@ def test_glossary_terms_come_back_from_a_real_generate_that_copies_the_placehold
     text = "KCNA said Kim Jong-un met Kim and KCNA"  # start, end, repeated, overlapping
 
     [result] = translate_texts(step.loaded, [text], {**step.settings, "num_beams": 1,
-                                                    "max_new_tokens": 80}, 4096, "en", "de",
-                               step.glossary)
+                                                    "max_new_tokens": 80}, CallBudget(4096),
+                               "en", "de", step.glossary)
 
     seen = step.loaded.tokenizer.convert_tokens_to_string(recorder.calls[0][0]["sources"][0])
     assert seen == "ZQ1Z said ZQ2Z met ZQ3Z and ZQ4Z</s>"
@@ -426,7 +426,7 @@ def test_glossary_terms_are_masked_before_generate_and_lost_ones_are_warnings(mo
     monkeypatch.setattr(step.loaded.engine, "translator", recorder)
     text = "KCNA said Kim Jong-un met KCNA staff"
 
-    [result] = translate_texts(step.loaded, [text], {**step.settings, **GREEDY}, 4096,
+    [result] = translate_texts(step.loaded, [text], {**step.settings, **GREEDY}, CallBudget(4096),
                                "en", "de", step.glossary)
 
     [(received, _)] = recorder.calls

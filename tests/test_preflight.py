@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from briefs.tasks.core.config import CONFIGS_DIR
+from briefs.tasks.core.config import CONFIGS_DIR, CallBudget
 from tests.helpers import SEEDS, briefs_command, problem_lines, run_logs, tiny_config
 
 TINY = ("--models", "tiny", "--languages", "de")
@@ -235,7 +235,7 @@ def test_summaries_that_never_fit_name_min_new_tokens(summarizer):
 
     long_text = next(SEEDS.glob("*.txt")).read_text()[:1300]  # two windows' worth
     settings = {"num_beams": 1, "min_new_tokens": 150, "max_new_tokens": 150}  # > 256 / 2
-    [result] = summarize_texts(summarizer, [long_text], settings, 4096)
+    [result] = summarize_texts(summarizer, [long_text], settings, CallBudget(4096))
     assert isinstance(result, RuntimeError)
     assert str(result) == (
         "chunk summaries still did not fit one window (256 tokens) after 6 rounds: each "

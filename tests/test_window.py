@@ -44,6 +44,37 @@ def test_a_night_that_misses_says_by_how_much_and_how_many_workers_would_fit():
         "would fit (add 1)")
 
 
+def test_the_workers_to_add_count_from_those_online_in_the_pool():
+    end = planner.window_end("06:00", NIGHT, "Europe/Berlin")
+    # 2,000 objects at 2/min per worker on 2 shard runs: 500 min; 240 min left fit 5 workers.
+    made = planner.forecast(START, end, done=0, total=2000, rate=4.0, workers=2,
+                            online_workers=3)
+    assert made.workers_to_fit == 5 and made.record()["online_workers"] == 3
+    assert made.sentence().endswith("5 workers would fit (add 2 to the 3 online in the pool)")
+
+
+def test_the_fan_out_reads_the_pools_online_workers_and_limit(prefect_api):
+    """On a real API: a pool with a concurrency limit, no worker, then one heartbeating."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+
+    from briefs.flows.fan_out import PoolNow, pool_now
+
+    with get_client(sync_client=True) as client:
+        from prefect.client.schemas.actions import WorkPoolCreate
+
+        client.create_work_pool(WorkPoolCreate(name="window-pool", type="process",
+                                               concurrency_limit=3), overwrite=True)
+        flow_id = client.create_flow(flow(name="window-shard")(lambda: None))
+        client.create_deployment(flow_id, "shard", work_pool_name="window-pool",
+                                 entrypoint="tests/test_window.py:nothing")
+        assert pool_now("window-shard/shard") == PoolNow("window-pool", 0, 3)
+        assert pool_now("window-shard/shard").bound(4) == 3
+        client.send_worker_heartbeat("window-pool", "worker-1", heartbeat_interval_seconds=30)
+        assert pool_now("window-shard/shard").online_workers == 1
+    assert pool_now("no-such/deployment") is None
+
+
 def test_the_forecast_follows_the_run_as_objects_finish():
     end = planner.window_end("06:00", NIGHT, "Europe/Berlin")
     later = START + timedelta(hours=3)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import UnionType
@@ -199,18 +200,32 @@ class GenerationConfig(Strict):
     translation: TranslationGeneration = TranslationGeneration()
 
 
+@dataclass(frozen=True)
+class CallBudget:
+    """What one `generate` call may hold: padded input tokens, and sequences decoded at once
+    (inputs × beams; None: no bound)."""
+
+    tokens: int
+    sequences: int | None = None
+
+
 class BatchingConfig(Strict):
     """How articles are grouped: into task runs, and into generate calls."""
 
     max_tokens: int | None = Field(None, ge=64, description="padded input tokens per generate "
                                    "call; empty: 8192 on CPU, 32768 on CUDA")
+    max_sequences: int | None = Field(
+        None, ge=1, description="sequences decoded at once per generate call (inputs × "
+        "beams); empty: 56 on CPU (14 inputs at 4 beams), where a larger call is slower per "
+        "sequence (its decoder buffers outgrow glibc's 32 MB mmap threshold and are faulted "
+        "in afresh at every step), 1024 on CUDA")
     articles_per_task: int = Field(32, ge=1, description="input objects per Prefect task run")
 
-    def tokens_for(self, device: str) -> int:
-        """The padded-token budget of one `generate` call on `device`."""
-        if self.max_tokens is not None:
-            return self.max_tokens
-        return 32768 if device.startswith("cuda") else 8192
+    def budget_for(self, device: str) -> CallBudget:
+        """What one `generate` call may hold on `device`."""
+        cuda = device.startswith("cuda")
+        return CallBudget(self.max_tokens or (32768 if cuda else 8192),
+                          self.max_sequences or (1024 if cuda else 56))
 
 
 class LimitsConfig(Strict):

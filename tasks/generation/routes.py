@@ -140,7 +140,7 @@ def pivot_to_english(steps: RouteSteps, articles: list[Article], config: BriefsC
     started = time.perf_counter()
     texts = [a.text for a in articles] + [a.title for a in articles]
     outputs = translate_texts(step.loaded, texts, step.settings,
-                              config.batching.tokens_for(step.loaded.device),
+                              config.batching.budget_for(step.loaded.device),
                               steps.language, ENGLISH, step.glossary)
     shares = time_shares(started, [len(a.text) for a in articles])
     results: list[EnglishInput | Failure] = []
@@ -169,7 +169,7 @@ def summarize_in_source(steps: RouteSteps, articles: list[Article], config: Brie
     started = time.perf_counter()
     summaries = summarize_texts(summarizer.loaded, [a.text for a in articles],
                                 summarizer.settings,
-                                config.batching.tokens_for(summarizer.loaded.device), lang)
+                                config.batching.budget_for(summarizer.loaded.device), lang)
     shares = time_shares(started, [len(a.text) for a in articles])
     results: list[Brief | Failure] = []
     done = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from briefs.tasks.core.config import CallBudget
 from briefs.tasks.generation.batching import cut_outputs, generate_texts
 from briefs.tasks.ingest.text import join_sentences, pack_chunks, split_sentences
 from briefs.tasks.models.loading import LoadedModel
@@ -27,7 +28,7 @@ def chunk_text(loaded: LoadedModel, text: str, language: str = "en") -> list[str
 
 
 def summarize_texts(
-    loaded: LoadedModel, texts: list[str], settings: dict[str, Any], max_tokens: int,
+    loaded: LoadedModel, texts: list[str], settings: dict[str, Any], budget: CallBudget,
     language: str = "en",
 ) -> list[Summary | Exception]:
     """Summarize each text (in `language`); all pending chunks of all texts share batched
@@ -45,7 +46,7 @@ def summarize_texts(
         if not pending:
             break
         flat = [(index, chunk) for index, chunks in pending.items() for chunk in chunks]
-        outputs = generate_texts(loaded, [chunk for _, chunk in flat], settings, max_tokens)
+        outputs = generate_texts(loaded, [chunk for _, chunk in flat], settings, budget)
         grouped: dict[int, list[str | Exception]] = {}
         for (index, _), output in zip(flat, outputs, strict=True):
             grouped.setdefault(index, []).append(output)

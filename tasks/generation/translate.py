@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from briefs.tasks.core.config import CallBudget
 from briefs.tasks.generation.batching import cut_outputs, generate_texts
 from briefs.tasks.generation.glossary import mask, missing_terms, unmask
 from briefs.tasks.ingest.text import join_sentences, pack_chunks, split_sentences
@@ -24,7 +25,7 @@ class Translation:
 
 
 def translate_texts(
-    loaded: LoadedModel, texts: list[str], settings: dict[str, Any], max_tokens: int,
+    loaded: LoadedModel, texts: list[str], settings: dict[str, Any], budget: CallBudget,
     source_language: str = "en", target_language: str = "en",
     glossary: dict[str, str] | None = None,
 ) -> list[Translation | Exception]:
@@ -53,7 +54,7 @@ def translate_texts(
             continue
         segments.extend((index, chunk) for chunk in chunks)
     inputs = [f"{prefix} {segment}" if prefix else segment for _, segment in segments]
-    outputs = generate_texts(loaded, inputs, options, max_tokens)
+    outputs = generate_texts(loaded, inputs, options, budget)
     joined: dict[int, list[str]] = {}
     cut = cut_outputs(loaded, outputs, options.get("max_new_tokens"))
     cut_parts: dict[int, int] = {}

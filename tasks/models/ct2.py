@@ -27,11 +27,21 @@ CANDIDATES = {"cpu": ("int8", "float32"), "cuda": ("int8_float16", "float16", "b
 PROBE_TEXT = ("The council approved the new budget on Monday after a long debate about "
               "schools, hospitals and the roads that connect the villages of the region. ")
 PROBE_BATCH, PROBE_TOKENS, PROBE_REPEATS = 4, 16, 3
+MAX_WORKERS = 4  # batches one model runs at once on CPU (each holds its activations)
 
 
 def threads() -> int:
     """Cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def cpu_workers() -> tuple[int, int]:
+    """CTranslate2 on CPU: how many batches run at once, and threads for each. The cores go
+    to batches first, up to MAX_WORKERS: on 2 cores two one-thread batches ran 1.2-1.4x
+    faster than one batch on two threads (docs/benchmarks.md), whose small matrices split
+    poorly."""
+    workers = min(threads(), MAX_WORKERS)
+    return workers, max(1, threads() // workers)
 
 
 def converted_folder(model_id: str, revision: str | None,

@@ -57,6 +57,7 @@ GENERATION = GenerationStats()
 class Engine(Protocol):
     name: str
     compute_type: str
+    parallel_calls: int  # how many generate calls it runs at once
 
     def generate(self, texts: list[str], settings: dict[str, Any]) -> list[str]: ...
 
@@ -65,6 +66,7 @@ class TransformersEngine:
     """`model.generate` under `torch.inference_mode`, padded batches."""
 
     name = "transformers"
+    parallel_calls = 1
 
     def __init__(self, model: Any, tokenizer: Any, device: str) -> None:
         self.model, self.tokenizer, self.device = model, tokenizer, device
@@ -96,9 +98,10 @@ class CTranslate2Engine:
     name = "ctranslate2"
 
     def __init__(self, translator: Any, tokenizer: Any, compute_type: str,
-                 generation_config: Any, vocabulary: set[str]) -> None:
+                 generation_config: Any, vocabulary: set[str], parallel_calls: int = 1) -> None:
         self.translator, self.tokenizer = translator, tokenizer
         self.compute_type = compute_type
+        self.parallel_calls = parallel_calls  # the translator's workers (inter_threads)
         self.defaults = generation_config
         bos = getattr(generation_config, "forced_bos_token_id", None)
         # A model whose generate() forces a first token (BART's <s>) gets it as a prefix.

@@ -266,12 +266,15 @@ def _ctranslate2_engine(folder: Path, device: str, setting: str, tokenizer: Any,
                         generation: Any, window: int) -> CTranslate2Engine:
     import ctranslate2
 
+    workers, threads = ct2.cpu_workers() if device == "cpu" else (1, ct2.threads())
+
     def engine_with(kind: str) -> CTranslate2Engine:
         translator = ctranslate2.Translator(str(folder), device=device.split(":")[0],
                                             device_index=_device_index(device),
-                                            compute_type=kind, intra_threads=ct2.threads())
+                                            compute_type=kind, inter_threads=workers,
+                                            intra_threads=threads)
         return CTranslate2Engine(translator, tokenizer, kind, generation,
-                                 ct2.target_vocabulary(folder))
+                                 ct2.target_vocabulary(folder), parallel_calls=workers)
 
     chosen = ct2.compute_type(setting, folder, device.split(":")[0],
                               lambda kind: ct2.probe_seconds(

@@ -102,7 +102,7 @@ def summarize_rows(rows: list[SummaryRow], config: BriefsConfig) -> Outputs:
     """Summarize each article with the config's summarizer and summary settings."""
     step = step_model(config)
     results = summarize_texts(step.loaded, [row.article for row in rows], step.settings,
-                              config.batching.tokens_for(step.loaded.device))
+                              config.batching.budget_for(step.loaded.device))
     return _outputs(rows, [r if isinstance(r, Exception) else r.text for r in results],
                     step.record)
 
@@ -111,7 +111,7 @@ def translate_rows(rows: list[ParallelRow], config: BriefsConfig, lang: str) -> 
     """Translate each English sentence into `lang` with the config's translator for it."""
     step = step_model(config, lang)
     results = translate_texts(step.loaded, [row.src for row in rows], step.settings,
-                              config.batching.tokens_for(step.loaded.device), ENGLISH, lang,
+                              config.batching.budget_for(step.loaded.device), ENGLISH, lang,
                               step.glossary)
     return _outputs(rows, [r if isinstance(r, Exception) else r.text for r in results],
                     step.record)

@@ -118,7 +118,7 @@ def _summarize_english(inputs: list[EnglishInput], config: BriefsConfig
     step = step_model(config)
     started = time.perf_counter()
     summaries = summarize_texts(step.loaded, [i.text for i in inputs], step.settings,
-                                config.batching.tokens_for(step.loaded.device))
+                                config.batching.budget_for(step.loaded.device))
     shares = time_shares(started, [len(i.text) for i in inputs])
     results: list[Brief | Failure] = []
     for item, summary, spent in zip(inputs, summaries, shares, strict=True):
@@ -154,7 +154,7 @@ def translate_briefs(briefs: list[Brief], config: BriefsConfig) -> list[Brief | 
         started = time.perf_counter()
         texts = [b.summary for b in todo] + [b.titles[ENGLISH] for b in todo]
         outputs = translate_texts(step.loaded, texts, step.settings,
-                                  config.batching.tokens_for(step.loaded.device),
+                                  config.batching.budget_for(step.loaded.device),
                                   ENGLISH, lang, step.glossary)
         shares = time_shares(started, [len(t) for t in texts[:len(todo)]])
         for position, brief in enumerate(todo):

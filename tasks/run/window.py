@@ -43,6 +43,7 @@ class Forecast:
     finish_by: str
     late_seconds: float  # > 0: the forecast misses the window by this much
     workers_to_fit: int | None  # workers that would finish in time at this rate per worker
+    online_workers: int | None = None  # the pool's workers online when the run fanned out
 
     @property
     def late(self) -> bool:
@@ -55,9 +56,12 @@ class Forecast:
         if not self.late:
             return (f"forecast finish {self.finish}, within the window ({self.finish_by}) at "
                     f"{self.rate:.1f} objects/min")
+        have = self.workers if self.online_workers is None else self.online_workers
         fit = ("the window has passed: no number of workers fits" if self.workers_to_fit is None
                else f"{self.workers_to_fit} workers would fit (add "
-                    f"{self.workers_to_fit - self.workers})")
+                    f"{max(self.workers_to_fit - have, 0)}"
+                    + ("" if self.online_workers is None else
+                       f" to the {self.online_workers} online in the pool") + ")")
         return (f"forecast finish {self.finish} misses the window ({self.finish_by}) by "
                 f"{_minutes(self.late_seconds)} at {self.rate:.1f} objects/min on "
                 f"{self.workers} workers; {fit}")
@@ -67,9 +71,9 @@ class Forecast:
 
 
 def forecast(now: datetime, end: datetime, done: int, total: int, rate: float | None,
-             workers: int = 1) -> Forecast:
+             workers: int = 1, online_workers: int | None = None) -> Forecast:
     """The finish at `rate` (objects/min, all `workers` together) for what is left, against
-    the window's `end`."""
+    the window's `end`; `online_workers`: the pool's, which the workers to add count from."""
     left = max(total - done, 0)
     if not left:
         finish: datetime | None = now
@@ -88,7 +92,7 @@ def forecast(now: datetime, end: datetime, done: int, total: int, rate: float | 
         rate=round(rate or 0.0, 2), workers=workers,
         finish=finish.astimezone(zone).isoformat(timespec="seconds") if finish else None,
         finish_by=end.isoformat(timespec="seconds"), late_seconds=round(late, 1),
-        workers_to_fit=fit)
+        workers_to_fit=fit, online_workers=online_workers)
 
 
 def workers_for(total: int, rate_per_worker: float | None, now: datetime, end: datetime,
