@@ -8,9 +8,10 @@ The models and work are `benchmarks/throughput.py`'s (real architectures, random
 takes the default preset's beams and lengths instead), on corpus articles cycled with
 distinct ids. One `briefs run` process against a Prefect server started beforehand. Every
 `--every` seconds the RSS of its process tree is sampled; each brief's write time is its
-file's mtime. Printed: RSS when 10%, 50% and 100% of the articles were written, the peak, and
-articles/min in each tenth of the night (from the first write to the last; a tenth's rate is
-measured between whole writes, so the batches' steps do not skew it). Last line:
+file's mtime. Printed: RSS when 10%, 50% and 100% of the articles were written (the median
+of the samples of the tenth that ends there), the peak, and articles/min in each tenth of
+the night (from the first write to the last; a tenth's rate is measured between whole
+writes, so the batches' steps do not skew it). Last line:
 `rss_10pct_gb=.. rss_100pct_gb=.. rss_growth_pct=.. peak_rss_gb=.. tenth_spread_pct=..
 articles_per_min=..`.
 """
@@ -99,10 +100,13 @@ def tenth_rates(times: list[float]) -> list[float]:
     return rates
 
 
-def rss_when(samples: list[Sample], written: int) -> int:
-    """RSS of the first sample taken when at least `written` briefs were written (the last
-    sample when none was)."""
-    return next((s.rss_bytes for s in samples if s.written >= written), samples[-1].rss_bytes)
+def rss_at(samples: list[Sample], total: int, pct: int) -> int:
+    """RSS when `pct`% of the night was written: the median of the samples taken while the
+    tenth that ends there was written (RSS swings within each group; one sample would catch
+    a random point of the swing), or the last sample when none was taken then."""
+    low, high = total * (pct - 10) // 100, total * pct // 100
+    during = sorted(s.rss_bytes for s in samples if low < s.written <= high)
+    return during[len(during) // 2] if during else samples[-1].rss_bytes
 
 
 def identical_outputs(briefs: Path, earlier: Path) -> tuple[int, int]:
@@ -190,7 +194,7 @@ def main() -> None:
                          f"see {work / 'night.log'}")
     times = write_times(dest / "briefs", started)
     rates = tenth_rates(times)
-    rss = {pct: rss_when(samples, args.articles * pct // 100) / 2**30 for pct in (10, 50, 100)}
+    rss = {pct: rss_at(samples, args.articles, pct) / 2**30 for pct in (10, 50, 100)}
     peak = max(s.rss_bytes for s in samples) / 2**30
     ends = group_ends(times)
     run_rate = 60 * args.articles / manifest["timings"]["brief_seconds"]  # models loaded on

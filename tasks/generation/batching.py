@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from briefs.tasks.core.config import CallBudget
@@ -107,8 +107,8 @@ def _run_all(run: Callable[[list[int]], list[str | Exception]], batches: list[li
         return [run(batch) for batch in batches]
     with ThreadPoolExecutor(parallel, thread_name_prefix="generate") as pool:
         futures = [pool.submit(run, batch) for batch in batches]
-        while not all(future.done() for future in futures):
-            wait(futures, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
+        while wait(futures, timeout=POLL_SECONDS).not_done:
+            pass
         return [future.result() for future in futures]
 
 

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+# A list of SQS responses of SNS envelopes of an event is 4 deep; deeper is not S3's.
+MAX_ENVELOPES = 8
+
 
 class NotificationError(ValueError):
     """A message that is not an S3 event notification, with what was found instead."""
@@ -30,27 +33,33 @@ class CreatedObject:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def created_objects(message: Any) -> list[CreatedObject]:
+def created_objects(message: Any, depth: int = 0) -> list[CreatedObject]:
     """The objects created, from any of the shapes S3 notifications arrive in: the event
     itself (`Records`), an SQS ReceiveMessage response (`Messages`, each body a message) or
     one of its messages, an SNS envelope (`Type: Notification`, the event in `Message`), an
-    EventBridge `Object Created` event, or a list of these. S3's test event and other event
-    types (removals, restores) name no created object."""
+    EventBridge `Object Created` event, or a list of these, at most MAX_ENVELOPES deep. S3's
+    test event and other event types (removals, restores) name no created object."""
+    if depth > MAX_ENVELOPES:
+        raise NotificationError(f"envelopes nested more than {MAX_ENVELOPES} deep")
     if isinstance(message, str):
         try:
             message = json.loads(message)
         except ValueError as exc:
             raise NotificationError(f"not JSON: {exc}") from None
+        except RecursionError:
+            raise NotificationError("JSON nested too deeply to read") from None
+    deeper = depth + 1
     if isinstance(message, list):
-        return [o for item in message for o in created_objects(item)]
+        return [o for item in message for o in created_objects(item, deeper)]
     if not isinstance(message, dict):
         raise NotificationError(f"expected a JSON object, got {type(message).__name__}")
     if "Messages" in message:  # aws sqs receive-message
-        return [o for m in message["Messages"] or [] for o in created_objects(m.get("Body"))]
+        return [o for m in message["Messages"] or []
+                for o in created_objects(m.get("Body"), deeper)]
     if "Body" in message and "ReceiptHandle" in message:  # one SQS message of those
-        return created_objects(message["Body"])
+        return created_objects(message["Body"], deeper)
     if message.get("Type") == "Notification" and "Message" in message:  # through SNS
-        return created_objects(message["Message"])
+        return created_objects(message["Message"], deeper)
     if message.get("Type") == "SubscriptionConfirmation":
         raise NotificationError("an SNS subscription confirmation, not a notification: "
                                 f"confirm it by opening {message.get('SubscribeURL')}")
