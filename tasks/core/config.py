@@ -219,7 +219,8 @@ class BatchingConfig(Strict):
         "beams); empty: 56 on CPU (14 inputs at 4 beams), where a larger call is slower per "
         "sequence (its decoder buffers outgrow glibc's 32 MB mmap threshold and are faulted "
         "in afresh at every step), 1024 on CUDA")
-    articles_per_task: int = Field(32, ge=1, description="input objects per Prefect task run")
+    articles_per_task: int = Field(96, ge=1, description="input objects per Prefect task run "
+                                   "(their summaries and titles share translation calls)")
 
     def budget_for(self, device: str) -> CallBudget:
         """What one `generate` call may hold on `device`."""
