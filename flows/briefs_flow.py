@@ -591,16 +591,16 @@ def _unwritten(context: RunContext, record: RunRecord, ledger: Ledger,
 
 def _plan_fan_out(settings: BriefsConfig, window: WindowWatch, shards: int) -> int:
     """The shard runs to keep going at once: what fits the window, within
-    `scale.max_in_flight`, the shards and the live pool's concurrency limit; a pool with no
-    worker online is said (its shards would wait for one)."""
+    `scale.max_in_flight`, the shards and the live pool's concurrency limit. A pool that
+    cannot start shard runs now (paused, a limit of 0, no worker online) is said: its shards
+    wait, up to scale.shard_start_timeout_seconds."""
     most = min(settings.scale.max_in_flight, shards)
     pool = pool_now(settings.scale.shard_deployment)
     if pool is not None:
-        most = pool.bound(most)
-        if not pool.online_workers:
-            get_run_logger().warning(
-                "no worker is online in the work pool %r: the shards wait for one (up to "
-                "scale.shard_start_timeout_seconds); start one with `make worker`", pool.name)
+        most = max(pool.bound(most), 1)  # a limit of 0: the shards wait, and time out
+        for problem in pool.problems():
+            get_run_logger().warning("%s: the shards wait for it (up to "
+                                     "scale.shard_start_timeout_seconds)", problem)
     return window.plan_workers(most, pool.online_workers if pool else None)
 
 

@@ -18,12 +18,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import httpx
 from prefect import get_run_logger
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelling
 
 from briefs.flows.artifacts import Progress
@@ -65,15 +66,27 @@ class PoolNow:
     name: str
     online_workers: int
     concurrency_limit: int | None
+    paused: bool = False
 
     def bound(self, most: int) -> int:
         """`most` shard runs at once, within the pool's concurrency limit."""
-        return min(most, self.concurrency_limit or most)
+        return most if self.concurrency_limit is None else min(most, self.concurrency_limit)
+
+    def problems(self) -> list[str]:
+        """What keeps the pool from starting shard runs now."""
+        found = []
+        if self.paused:
+            found.append(f"the work pool {self.name!r} is paused")
+        if self.concurrency_limit == 0:
+            found.append(f"the work pool {self.name!r} has a concurrency limit of 0")
+        if not self.online_workers:
+            found.append(f"no worker is online in the work pool {self.name!r}")
+        return found
 
 
 def pool_now(deployment: str) -> PoolNow | None:
-    """The live state of the shard deployment's work pool: its online workers and its
-    concurrency limit; None when the API knows no such deployment or pool."""
+    """The live state of the shard deployment's work pool: its online workers, concurrency
+    limit and pause; None when the API knows no such deployment or pool, or does not say."""
     with get_client(sync_client=True) as client:
         try:
             pool_name = client.read_deployment_by_name(deployment).work_pool_name
@@ -84,7 +97,11 @@ def pool_now(deployment: str) -> PoolNow | None:
                 pool_name, worker_filter=WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"])))
         except ObjectNotFound:
             return None
-    return PoolNow(pool_name, len(online), pool.concurrency_limit)
+        except (PrefectHTTPStatusError, httpx.HTTPError) as exc:  # a refinement only
+            get_run_logger().warning("the shard pool's workers could not be read (%s); "
+                                     "planning without them", exc)
+            return None
+    return PoolNow(pool_name, len(online), pool.concurrency_limit, bool(pool.is_paused))
 
 
 def shard_deployment_exists(name: str) -> bool:

@@ -94,7 +94,11 @@ def test_a_huge_single_line_html_page_is_read_within_the_article_limit(tmp_path)
 def test_a_notification_nested_too_deeply_is_refused_with_its_reason():
     """The late-arrivals run reads notifications from outside; a crafted one nested deeper
     than any S3 envelope fails with a NotificationError, not a RecursionError."""
-    from briefs.tasks.ingest.s3_notifications import NotificationError, created_objects
+    from briefs.tasks.ingest.s3_notifications import (
+        MAX_ENVELOPES,
+        NotificationError,
+        created_objects,
+    )
 
     event = {"Records": [{"eventName": "ObjectCreated:Put",
                           "s3": {"bucket": {"name": "news"}, "object": {"key": "a.json"}}}]}
@@ -104,7 +108,7 @@ def test_a_notification_nested_too_deeply_is_refused_with_its_reason():
     assert [o.uri for o in created_objects(json.dumps(nested))] == ["s3://news/a.json"]
     for _ in range(5000):
         nested = [nested]
-    with pytest.raises(NotificationError, match="nested more than 8 deep"):
+    with pytest.raises(NotificationError, match=f"nested more than {MAX_ENVELOPES} deep"):
         created_objects(nested)
     with pytest.raises(NotificationError, match="JSON nested too deeply to read"):
         created_objects("[" * 100_000 + "]" * 100_000)

@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from briefs.tasks.core.config import CallBudget
-from briefs.tasks.models.engines import POLL_SECONDS
 from briefs.tasks.models.loading import LoadedModel
 from briefs.tasks.quality.token_limit import cut_at_limit
 
 log = logging.getLogger(__name__)
+WAIT_SECONDS = 0.1  # how often the thread waiting on batches run at once wakes
 
 
 class InputTooLong(ValueError):
@@ -102,14 +102,18 @@ def generate_texts(
 def _run_all(run: Callable[[list[int]], list[str | Exception]], batches: list[list[int]],
              parallel: int) -> list[list[str | Exception]]:
     """`run` over the batches, `parallel` at a time, waited for in short polls so that a task
-    timeout can still interrupt the waiting thread."""
+    timeout can still interrupt the waiting thread; then the batches not started are
+    dropped, not run."""
     if parallel <= 1 or len(batches) <= 1:
         return [run(batch) for batch in batches]
-    with ThreadPoolExecutor(parallel, thread_name_prefix="generate") as pool:
+    pool = ThreadPoolExecutor(parallel, thread_name_prefix="generate")
+    try:
         futures = [pool.submit(run, batch) for batch in batches]
-        while wait(futures, timeout=POLL_SECONDS).not_done:
+        while wait(futures, timeout=WAIT_SECONDS).not_done:
             pass
         return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _generate(texts: list[str], loaded: LoadedModel, settings: dict[str, Any]) -> list[str]:

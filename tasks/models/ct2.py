@@ -37,11 +37,12 @@ def threads() -> int:
 
 def cpu_workers() -> tuple[int, int]:
     """CTranslate2 on CPU: how many batches run at once, and threads for each. The cores go
-    to batches first, up to MAX_WORKERS: on 2 cores two one-thread batches ran 1.2-1.4x
-    faster than one batch on two threads (docs/benchmarks.md), whose small matrices split
-    poorly."""
-    workers = min(threads(), MAX_WORKERS)
-    return workers, max(1, threads() // workers)
+    to batches first, up to MAX_WORKERS, as many as divide the cores evenly: on 2 cores two
+    one-thread batches ran 1.2-1.4x faster than one batch on two threads
+    (docs/benchmarks.md), whose small matrices split poorly."""
+    cores = threads()
+    workers = max(n for n in range(1, MAX_WORKERS + 1) if cores % n == 0)  # no core idle
+    return workers, cores // workers
 
 
 def converted_folder(model_id: str, revision: str | None,

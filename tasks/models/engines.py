@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,17 +30,35 @@ FORCED_TOKEN = "forced_bos_token"
 
 @dataclass
 class GenerationStats:
-    """Seconds inside `generate` calls and tokens generated, for this process."""
+    """Seconds inside `generate` calls and tokens generated, for this process. Calls that
+    overlap (batches run at once) count their wall time once: seconds accrue while at least
+    one call runs."""
 
     seconds: float = 0.0
     tokens: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._running = 0
+        self._since = 0.0
 
-    def add(self, seconds: float, tokens: int) -> None:
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        """Time one `generate` call."""
         with self._lock:
-            self.seconds += seconds
+            if not self._running:
+                self._since = time.perf_counter()
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if not self._running:
+                    self.seconds += time.perf_counter() - self._since
+
+    def add_tokens(self, tokens: int) -> None:
+        with self._lock:
             self.tokens += tokens
 
     def snapshot(self) -> tuple[float, int]:
@@ -82,12 +102,10 @@ class TransformersEngine:
         if settings.get(FORCED_TOKEN):  # NLLB, M2M100: the target language's code
             options["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(
                 settings[FORCED_TOKEN])
-        started = time.perf_counter()
-        with torch.inference_mode():
+        with GENERATION.call(), torch.inference_mode():
             output = self.model.generate(**encoded, **options)
         pad = self.model.generation_config.pad_token_id
-        generated = int((output[:, 1:] != pad).sum())  # the first column is the start token
-        GENERATION.add(time.perf_counter() - started, generated)
+        GENERATION.add_tokens(int((output[:, 1:] != pad).sum()))  # column 0: the start token
         decoded = self.tokenizer.batch_decode(output, skip_special_tokens=True)
         return [text.strip() for text in decoded]
 
@@ -116,16 +134,16 @@ class CTranslate2Engine:
         sources = [self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode(text))
                    for text in texts]
         prefix = [settings[FORCED_TOKEN]] if settings.get(FORCED_TOKEN) else self.prefix
-        started = time.perf_counter()
-        pending = self.translator.translate_batch(
-            sources, target_prefix=[prefix] * len(texts) if prefix else None,
-            max_input_length=0,  # never truncate: inputs over the window are refused earlier
-            suppress_sequences=self.suppressed or None, asynchronous=True,
-            **self.options(settings))
-        while not all(result.done() for result in pending):
-            time.sleep(POLL_SECONDS)  # Python keeps running, so a task timeout can interrupt
-        hypotheses = [result.result().hypotheses[0] for result in pending]
-        GENERATION.add(time.perf_counter() - started, sum(len(h) for h in hypotheses))
+        with GENERATION.call():
+            pending = self.translator.translate_batch(
+                sources, target_prefix=[prefix] * len(texts) if prefix else None,
+                max_input_length=0,  # never truncate: inputs over the window are refused earlier
+                suppress_sequences=self.suppressed or None, asynchronous=True,
+                **self.options(settings))
+            while not all(result.done() for result in pending):
+                time.sleep(POLL_SECONDS)  # Python keeps running: a task timeout can interrupt
+            hypotheses = [result.result().hypotheses[0] for result in pending]
+        GENERATION.add_tokens(sum(len(h) for h in hypotheses))
         ids = [self.tokenizer.convert_tokens_to_ids(tokens) for tokens in hypotheses]
         return [text.strip() for text in self.tokenizer.batch_decode(ids,
                                                                      skip_special_tokens=True)]
