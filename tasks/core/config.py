@@ -209,24 +209,29 @@ class CallBudget:
     sequences: int | None = None
 
 
+# What a generate call holds when batching.max_tokens / max_sequences are empty.
+CPU_CALL, CUDA_CALL = CallBudget(tokens=8192, sequences=56), CallBudget(32768, 1024)
+
+
 class BatchingConfig(Strict):
     """How articles are grouped: into task runs, and into generate calls."""
 
-    max_tokens: int | None = Field(None, ge=64, description="padded input tokens per generate "
-                                   "call; empty: 8192 on CPU, 32768 on CUDA")
+    max_tokens: int | None = Field(
+        None, ge=64, description="padded input tokens per generate call; empty: "
+        f"{CPU_CALL.tokens} on CPU, {CUDA_CALL.tokens} on CUDA")
     max_sequences: int | None = Field(
         None, ge=1, description="sequences decoded at once per generate call (inputs × "
-        "beams); empty: 56 on CPU (14 inputs at 4 beams), where a larger call is slower per "
+        f"beams); empty: {CPU_CALL.sequences} on CPU, where a larger call is slower per "
         "sequence (its decoder buffers outgrow glibc's 32 MB mmap threshold and are faulted "
-        "in afresh at every step), 1024 on CUDA")
+        f"in afresh at every step), {CUDA_CALL.sequences} on CUDA")
     articles_per_task: int = Field(96, ge=1, description="input objects per Prefect task run "
                                    "(their summaries and titles share translation calls)")
 
     def budget_for(self, device: str) -> CallBudget:
         """What one `generate` call may hold on `device`."""
-        cuda = device.startswith("cuda")
-        return CallBudget(self.max_tokens or (32768 if cuda else 8192),
-                          self.max_sequences or (1024 if cuda else 56))
+        default = CUDA_CALL if device.startswith("cuda") else CPU_CALL
+        return CallBudget(self.max_tokens or default.tokens,
+                          self.max_sequences or default.sequences)
 
 
 class LimitsConfig(Strict):

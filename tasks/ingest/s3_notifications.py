@@ -3,10 +3,11 @@ objects created. Plain parsing: AWS's own shapes, unwrapped from their envelopes
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
+
+from briefs.tasks.ingest.articles import ParseError, load_json
 
 # A list of SQS responses of SNS envelopes of an event is 4 deep; deeper is not S3's.
 MAX_ENVELOPES = 8
@@ -33,33 +34,35 @@ class CreatedObject:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def created_objects(message: Any, depth: int = 0) -> list[CreatedObject]:
+def created_objects(message: Any) -> list[CreatedObject]:
     """The objects created, from any of the shapes S3 notifications arrive in: the event
     itself (`Records`), an SQS ReceiveMessage response (`Messages`, each body a message) or
     one of its messages, an SNS envelope (`Type: Notification`, the event in `Message`), an
     EventBridge `Object Created` event, or a list of these, at most MAX_ENVELOPES deep. S3's
     test event and other event types (removals, restores) name no created object."""
+    return _created(message, 0)
+
+
+def _created(message: Any, depth: int) -> list[CreatedObject]:
     if depth > MAX_ENVELOPES:
         raise NotificationError(f"envelopes nested more than {MAX_ENVELOPES} deep")
     if isinstance(message, str):
         try:
-            message = json.loads(message)
-        except ValueError as exc:
-            raise NotificationError(f"not JSON: {exc}") from None
-        except RecursionError:
-            raise NotificationError("JSON nested too deeply to read") from None
+            message = load_json(message)
+        except ParseError as exc:
+            raise NotificationError(f"not JSON ({exc})") from None
     deeper = depth + 1
     if isinstance(message, list):
-        return [o for item in message for o in created_objects(item, deeper)]
+        return [o for item in message for o in _created(item, deeper)]
     if not isinstance(message, dict):
         raise NotificationError(f"expected a JSON object, got {type(message).__name__}")
     if "Messages" in message:  # aws sqs receive-message
         return [o for m in message["Messages"] or []
-                for o in created_objects(m.get("Body"), deeper)]
+                for o in _created(m.get("Body"), deeper)]
     if "Body" in message and "ReceiptHandle" in message:  # one SQS message of those
-        return created_objects(message["Body"], deeper)
+        return _created(message["Body"], deeper)
     if message.get("Type") == "Notification" and "Message" in message:  # through SNS
-        return created_objects(message["Message"], deeper)
+        return _created(message["Message"], deeper)
     if message.get("Type") == "SubscriptionConfirmation":
         raise NotificationError("an SNS subscription confirmation, not a notification: "
                                 f"confirm it by opening {message.get('SubscribeURL')}")

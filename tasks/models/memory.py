@@ -4,9 +4,15 @@ run keeps (docs/benchmarks.md#memory)."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 M_ARENA_MAX = -8  # mallopt's parameter for the number of arenas (glibc's malloc.h)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None)
 
 
 def limit_malloc_arenas(arenas: int | None) -> bool:
@@ -18,7 +24,7 @@ def limit_malloc_arenas(arenas: int | None) -> bool:
     start) or a C library without `mallopt` leave the allocator as it is."""
     if arenas is None or "MALLOC_ARENA_MAX" in os.environ:
         return False
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    mallopt = getattr(_libc(), "mallopt", None)
     return bool(mallopt and mallopt(M_ARENA_MAX, arenas))
 
 
@@ -26,5 +32,5 @@ def release_freed_memory() -> bool:
     """Give the memory freed in every arena back to the system (glibc's `malloc_trim`), as a
     long run does after each group: arenas made before the cap keep what they freed otherwise.
     False where the C library has no `malloc_trim`."""
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    trim = getattr(_libc(), "malloc_trim", None)
     return bool(trim and trim(0))
