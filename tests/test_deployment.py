@@ -98,8 +98,9 @@ def client(server_env: dict[str, str]):
         yield sync_client
 
 
-def start_nightly(client, s3, bucket: str, count: int = 6):
-    """Put articles for the night in a bucket and start a custom run, as the UI's form does."""
+def start_nightly(client, s3, bucket: str, count: int = 6, config: str = ""):
+    """Put articles for the night in a bucket and start a custom run, as the UI's form does
+    (`config`: a config file over the tiny preset)."""
     s3.create_bucket(Bucket=f"{bucket}-in")
     s3.create_bucket(Bucket=f"{bucket}-out")
     objects = mixed_objects(corpus_or_skip(), {"txt": count // 2, "json": count - count // 2})
@@ -108,7 +109,7 @@ def start_nightly(client, s3, bucket: str, count: int = 6):
     deployment = client.read_deployment_by_name(DEPLOYMENT)
     run = client.create_flow_run_from_deployment(deployment.id, parameters={
         "source": f"s3://{bucket}-in/{{date}}/", "dest": f"s3://{bucket}-out/{{date}}/",
-        "date": NIGHT, "languages": ["de", "fr"], "models": "tiny"})
+        "date": NIGHT, "languages": ["de", "fr"], "models": "tiny", "config": config})
     return run, len(objects)
 
 
@@ -217,8 +218,13 @@ def test_a_run_the_schedule_started_records_its_schedule_in_the_manifest(worker,
 
 
 @pytest.mark.timeout(420)  # measured 82 s: two runs one after the other
-def test_a_second_run_waits_for_the_first(worker, client, s3):
-    first, _ = start_nightly(client, s3, "first-run")
+def test_a_second_run_waits_for_the_first(worker, client, s3, tmp_path):
+    from tests.helpers import tiny_config
+
+    # Long enough to be still running when the worker starts the second: tiny models brief
+    # six articles in seconds, faster than a worker picks up and starts a run.
+    slow = tiny_config(tmp_path, "slow", batching={"articles_per_task": 1})
+    first, _ = start_nightly(client, s3, "first-run", count=24, config=slow)
     wait_until(lambda: client.read_flow_run(first.id).state.is_running(), 300,
                "the first run to start", every=0.5)
     second, _ = start_nightly(client, s3, "second-run")
