@@ -10,7 +10,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 # Crashed after three missed ones, and a fanned-out night submits that shard again.
 export PREFECT_FLOWS_HEARTBEAT_FREQUENCY ?= 30
 
-.PHONY: setup demo test test-fast docs bench bench-gpu bench-night bench-scale eval eval-extraction soak server deploy deploy-k8s worker lint lock clean
+.PHONY: setup demo test test-fast docs bench bench-gpu bench-night bench-scale eval eval-extraction soak server deploy deploy-k8s worker warm-worker lint lock clean
 
 setup: $(VENV)/.installed
 
@@ -66,6 +66,11 @@ deploy-k8s: setup
 
 worker: setup
 	$(VENV)/bin/prefect worker start --pool briefs --type process $(WORKER_ARGS)
+
+# A warm worker: the briefs-warm pool's shard runs in this process, one at a time, keeping the
+# models loaded between them (scale.shard_deployment: briefs-shard/warm; docs/scaling.md).
+warm-worker: setup
+	$(VENV)/bin/briefs warm-worker $(WORKER_ARGS)
 
 # Speed and memory of the real architectures (random weights, fixed output lengths): the naive
 # transformers loop against briefs run on each engine, side by side (docs/benchmarks.md).

@@ -1,13 +1,15 @@
-"""Wall time of one night fanned out over 1 and 2 process workers, against one process.
+"""Wall time of one night fanned out over 1 and 2 process workers, and over 1 and 2 warm
+workers (`briefs warm-worker`), against one process.
 
 A Prefect server on a PostgreSQL database of its own, moto S3, `make deploy`, and workers
-that each run one shard at a time (`--limit 1`); the parent is `briefs run --shards N` in
-this process's environment. Tiny models (random weights, real code paths): the figures are
-the orchestration's, with the model work of the tiny preset.
+that each run one shard at a time (`--limit 1`; a warm worker always does); the parent is
+`briefs run --shards N` in this process's environment. Tiny models (random weights, real
+code paths): the figures are the orchestration's, with the model work of the tiny preset.
 
     .venv/bin/python benchmarks/scale_out.py [--articles 200] [--shards 8]
 
-Prints one line per setting and the per-shard overhead: (1 worker − one process) / shards.
+Prints one line per setting and the per-shard overhead of each worker type:
+(1 worker − one process) / shards.
 """
 
 from __future__ import annotations
@@ -43,10 +45,12 @@ def main() -> int:
 
     sys.path.insert(0, str(REPO))  # the test suite's server and worker helpers
 
+    from briefs.flows import WARM_SHARD_DEPLOYMENT
     from tests.prefect_stack import (
         deploy,
         postgres_database,
         prefect_server,
+        start_warm_worker,
         start_worker,
         stop,
     )
@@ -74,12 +78,16 @@ def main() -> int:
 
             loading: dict[str, float] = {}  # model loading per shard, from the manifest
 
-            def brief(bucket: str, shards: int | None) -> float:
+            # Warm workers and the parent alike: shards go to the warm deployment (the same
+            # configuration on both sides, or a worker refuses the shard).
+            warm_env = {**env, "BRIEFS_SCALE__SHARD_DEPLOYMENT": WARM_SHARD_DEPLOYMENT}
+
+            def brief(bucket: str, shards: int | None, run_env: dict[str, str] = env) -> float:
                 source, dest = night(bucket)
                 command = [str(Path(sys.executable).parent / "briefs"), "run", source, dest,
                            "--models", "tiny"] + (["--shards", str(shards)] if shards else [])
                 started = time.perf_counter()
-                done = subprocess.run(command, env=env, capture_output=True, text=True)
+                done = subprocess.run(command, env=run_env, capture_output=True, text=True)
                 seconds = time.perf_counter() - started
                 if done.returncode != 0:
                     raise SystemExit(f"{bucket}: {done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -100,17 +108,28 @@ def main() -> int:
                 finally:
                     for worker in workers:
                         stop(worker)
+            for count in (1, 2):
+                workers = [start_warm_worker(warm_env, f"bench-warm{i}") for i in range(count)]
+                try:
+                    time.sleep(5)
+                    figures[f"{count} warm worker{'s' * (count > 1)}"] = brief(
+                        f"warm-{count}", args.shards, warm_env)
+                finally:
+                    for worker in workers:
+                        stop(worker)
     finally:
         moto.stop()
         shutil.rmtree(home, ignore_errors=True)
 
     for name, seconds in figures.items():
-        print(f"{name:>12}: {seconds:6.1f} s for {args.articles} articles "
+        print(f"{name:>14}: {seconds:6.1f} s for {args.articles} articles "
               f"({args.articles / seconds * 3600:,.0f} articles/hour)")
-    overhead = (figures["1 worker"] - figures["one process"]) / args.shards
-    print(f"per-shard overhead (1 worker − one process) / {args.shards} shards: {overhead:.1f} s, "
-          f"of which loading models {loading['workers-1']:.1f} s; "
-          f"2 workers vs 1: {figures['1 worker'] / figures['2 workers']:.2f}x")
+    for kind, one, two, bucket in (("process", "1 worker", "2 workers", "workers-1"),
+                                   ("warm", "1 warm worker", "2 warm workers", "warm-1")):
+        overhead = (figures[one] - figures["one process"]) / args.shards
+        print(f"per-shard overhead, {kind} workers ({one} − one process) / {args.shards} "
+              f"shards: {overhead:.1f} s, of which loading models {loading[bucket]:.1f} s; "
+              f"2 workers vs 1: {figures[one] / figures[two]:.2f}x")
     return 0
 
 

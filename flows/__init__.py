@@ -8,3 +8,8 @@ RUN_LOGGERS = "briefs,transformers,botocore"
 # alert watches both, and a late-arrivals run holds the nightly one's concurrency slot.
 NIGHTLY_DEPLOYMENT = "briefs/nightly"
 ARRIVALS_DEPLOYMENT = "briefs-arrivals/late-arrivals"
+
+# The work pool of warm workers (`briefs warm-worker`) and the shard deployment on it: a
+# night with `scale.shard_deployment` set to WARM_SHARD_DEPLOYMENT keeps its models loaded.
+WARM_POOL = "briefs-warm"
+WARM_SHARD_DEPLOYMENT = "briefs-shard/warm"

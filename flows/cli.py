@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from briefs.flows import RUN_LOGGERS
+from briefs.flows import RUN_LOGGERS, WARM_POOL
 from briefs.tasks.core import log_redaction
 
 if TYPE_CHECKING:
@@ -571,6 +571,21 @@ def serve(
     from briefs.flows.deployments import NIGHTLY_DEST, NIGHTLY_SOURCE, night
 
     serve_deployments(*night({}, source or NIGHTLY_SOURCE, dest or NIGHTLY_DEST, models))
+
+
+@app.command("warm-worker")
+def warm_worker(
+    pool: Annotated[str, typer.Option(help="the work pool of the warm shard deployment")] =
+        WARM_POOL,
+    name: Annotated[str | None, typer.Option(help="the worker's name in the UI")] = None,
+) -> None:
+    """Run the pool's shard runs in this process, one at a time, keeping the models loaded
+    between them (a worker of type briefs-warm; docs/scaling.md#warm-workers)."""
+    import anyio
+
+    from briefs.flows.warm_worker import serve as serve_warm
+
+    anyio.run(serve_warm, pool, name)
 
 
 if __name__ == "__main__":

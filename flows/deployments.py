@@ -4,6 +4,7 @@
     briefs/nightly                  every night, and an editor's form: flow `briefs`
     briefs-arrivals/late-arrivals   the late-arrivals trigger's runs: flow `briefs-arrivals`
     briefs-shard/shard              one shard of a night that fans out: flow `briefs-shard`
+    briefs-shard/warm               the same, on the warm workers' pool (`briefs warm-worker`)
     briefs-eval/eval                the models' scores, by hand: flow `briefs-eval`
 
     python -m briefs.flows.deployments process [--home DIR]
@@ -20,7 +21,13 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
-from briefs.flows import ARRIVALS_DEPLOYMENT, NIGHTLY_DEPLOYMENT, RUN_LOGGERS
+from briefs.flows import (
+    ARRIVALS_DEPLOYMENT,
+    NIGHTLY_DEPLOYMENT,
+    RUN_LOGGERS,
+    WARM_POOL,
+    WARM_SHARD_DEPLOYMENT,
+)
 from briefs.flows.briefs_flow import briefs, briefs_arrivals, briefs_shard
 from briefs.flows.eval_flow import briefs_eval
 from briefs.tasks.core.config import load_config
@@ -88,6 +95,34 @@ def shard(job_variables: dict[str, Any]) -> RunnerDeployment:
                     "Started by the parent run.")
 
 
+def warm_shard() -> RunnerDeployment:
+    """The shard deployment on the warm workers' pool: a night whose scale.shard_deployment
+    names it keeps its models loaded from shard to shard (flows/warm_worker.py)."""
+    return briefs_shard.to_deployment(
+        name=WARM_SHARD_DEPLOYMENT.split("/")[1], entrypoint_type=EntrypointType.MODULE_PATH,
+        description="One shard of a nightly run that fans out, run by a warm worker "
+                    "(`briefs warm-worker`), which keeps the models loaded between shards.")
+
+
+def ensure_warm_pool() -> None:
+    """Create the warm workers' pool (type briefs-warm) unless the API has it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    from briefs.flows.warm_worker import WORKER_TYPE, WarmWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(WARM_POOL)
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(
+                name=WARM_POOL, type=WORKER_TYPE,
+                base_job_template=WarmWorker.get_default_base_job_template(),
+                description="Warm workers (`briefs warm-worker`): shard runs in a long-lived "
+                            "process that keeps the models loaded."))
+
+
 def evaluation(job_variables: dict[str, Any]) -> RunnerDeployment:
     """The models' scores on the shared corpus, by hand; no schedule."""
     return briefs_eval.to_deployment(
@@ -123,6 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     deployments = for_pool(args.pool, args.home, args.image)
     deploy(*deployments, work_pool_name=POOLS[args.pool], build=False, push=False,
            print_next_steps_message=False, ignore_warnings=True)
+    if args.pool == "process":  # and the shard deployment for warm workers on this host
+        ensure_warm_pool()
+        deploy(warm_shard(), work_pool_name=WARM_POOL, build=False, push=False,
+               print_next_steps_message=False, ignore_warnings=True)
 
 
 if __name__ == "__main__":

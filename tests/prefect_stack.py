@@ -1,6 +1,6 @@
 """Real services for the tests and benchmarks that need a Prefect server and workers: a
 PostgreSQL database of their own, `prefect server start` on a free loopback port, `make
-deploy` and `make worker` processes."""
+deploy`, `make worker` and `briefs warm-worker` processes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -152,6 +153,17 @@ def start_worker(env: dict[str, str], name: str, limit: int | None = None,
     with open(log_path, "w") as log:
         return subprocess.Popen(["make", "worker", f"WORKER_ARGS={args}"], cwd=REPO, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def start_warm_worker(env: dict[str, str], name: str,
+                      log_dir: Path | None = None) -> subprocess.Popen:
+    """`briefs warm-worker` in its own session (its pid is the one its flow runs run in),
+    logging to `<log_dir or PREFECT_HOME>/<name>.log`."""
+    log_path = Path(log_dir or env["PREFECT_HOME"]) / f"{name}.log"
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "briefs.flows.cli", "warm-worker", "--name", name], cwd=REPO,
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:

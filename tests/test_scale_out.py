@@ -4,7 +4,6 @@ all on loopback. 200 tiny-model articles in 8 shards."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -15,9 +14,18 @@ from pathlib import Path
 import pytest
 
 from briefs.tasks.ingest.articles import article_id_for
-from tests.corpus_sample import summaries
+from tests.fanned_night import (
+    NIGHT,
+    brief_keys,
+    child_runs,
+    descends_from,
+    pid_of,
+    put_night,
+    read_json,
+    start_nightly,
+)
 from tests.fault_proxy import FaultProxy
-from tests.helpers import REPO, corpus_or_skip
+from tests.helpers import REPO
 from tests.prefect_stack import (
     deploy,
     final_state,
@@ -30,7 +38,6 @@ from tests.prefect_stack import (
 
 pytestmark = pytest.mark.server  # its own Prefect server, workers and processes
 
-NIGHT = "2026-11-27"
 ARTICLES = 200
 SHARD_ARTICLES = 25  # → 8 shards
 
@@ -76,48 +83,9 @@ def workers(stack: dict[str, str], tmp_path: Path) -> Iterator[dict[str, subproc
         stop(process)
 
 
-def put_night(s3, bucket: str, copy_of_first: bool = False) -> list[str]:
-    """200 short articles from the corpus (the first 80 words of each); with
-    `copy_of_first`, the last one is the first one's text again, under a key that sorts last
-    (so it lands in another shard)."""
-    s3.create_bucket(Bucket=f"{bucket}-in")
-    s3.create_bucket(Bucket=f"{bucket}-out")
-    rows = summaries(corpus_or_skip(), ARTICLES)
-    texts = {f"{NIGHT}/{row['id']}.txt": " ".join(row["article"].split()[:80]) for row in rows}
-    if copy_of_first:
-        first = sorted(texts)[0]
-        texts.pop(sorted(texts)[-1])
-        texts[f"{NIGHT}/zz-copy.txt"] = texts[first]
-    for key, text in texts.items():
-        s3.put_object(Bucket=f"{bucket}-in", Key=key, Body=text.encode())
-    return sorted(texts)
-
-
-def start_nightly(client, bucket: str):
-    deployment = client.read_deployment_by_name("briefs/nightly")
-    return client.create_flow_run_from_deployment(deployment.id, parameters={
-        "source": f"s3://{bucket}-in/{{date}}/", "dest": f"s3://{bucket}-out/{{date}}/",
-        "date": NIGHT, "languages": ["de"], "models": "tiny"})
-
-
-def read_json(s3, bucket: str, key: str) -> dict:
-    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
-def brief_keys(s3, bucket: str) -> list[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{NIGHT}/briefs/")
-    return [o["Key"] for page in pages for o in page.get("Contents", [])]
-
-
 def ran_on(worker: subprocess.Popen, flow_run) -> bool:
     """Whether the flow run's process descends from this worker's process."""
-    pid = int((flow_run.infrastructure_pid or "0:0").rsplit(":", 1)[-1])
-    while pid > 1 and pid != worker.pid:
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            return False
-    return pid == worker.pid
+    return descends_from(pid_of(flow_run), worker.pid)
 
 
 @pytest.mark.timeout(900)
@@ -126,7 +94,7 @@ def test_a_night_fans_out_over_two_workers_and_survives_one_killed_mid_shard(
     """One night, both scenarios (a single run keeps CI within its time): 200 articles in 8
     shards over two workers, one of which dies, with its shard run, half-way through a shard.
     """
-    keys = put_night(s3, "fan", copy_of_first=True)
+    keys = put_night(s3, "fan", ARTICLES, copy_of_first=True)
     run = start_nightly(client, "fan")
     parent = wait_until(lambda: (r := client.read_flow_run(run.id)).infrastructure_pid and r,
                         240, "the parent run to start")
@@ -134,10 +102,7 @@ def test_a_night_fans_out_over_two_workers_and_survives_one_killed_mid_shard(
     victim = workers[next(n for n in workers if n != survivor)]
 
     def shard_half_written_on_victim():
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
-
-        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])))
+        children = child_runs(client, run.id)
         written = set(brief_keys(s3, "fan-out"))
         for child in children:
             if child.state and child.state.is_running() and ran_on(victim, child):
@@ -152,7 +117,7 @@ def test_a_night_fans_out_over_two_workers_and_survives_one_killed_mid_shard(
     # The machine goes: the worker, and the shard's process (Prefect may start flow runs in
     # a session of their own, so it is killed by its pid too).
     os.killpg(victim.pid, signal.SIGKILL)
-    os.kill(int(shard_run.infrastructure_pid.rsplit(":", 1)[-1]), signal.SIGKILL)
+    os.kill(pid_of(shard_run), signal.SIGKILL)
     victim.wait(timeout=30)
 
     state = final_state(client, run.id, timeout=780)
