@@ -71,8 +71,10 @@ class WindowWatch:
     def plan_workers(self, most: int, online: int | None = None) -> int:
         """The shard runs to keep going at once: the fewest that fit the window at the
         measured rate, at most `most` (scale.max_in_flight, the shards there are, the pool's
-        limit); then forecast on them. `online`: the pool's workers online now, which a late
-        forecast counts the workers to add from. (Objects are taken as spread evenly.)"""
+        limit); then forecast on them. `online`: the pool's workers online now. Forecasts
+        count no more workers at work than are online (one shard run each, as `--limit 1`
+        gives), and a late one counts the workers to add from them. (Objects are taken as
+        spread evenly.)"""
         self.online = online
         if self.end is not None:
             self.workers = workers_for(self.total, self.per_worker, datetime.now(UTC),
@@ -81,9 +83,15 @@ class WindowWatch:
             self.workers = most
         return self.workers
 
+    @property
+    def working(self) -> int:
+        """The workers the forecasts count: those planned, or fewer when fewer are online."""
+        return self.workers if self.online is None else min(self.workers, self.online)
+
     def start(self) -> None:
-        """The forecast before any object is briefed (from the measured rate, if any)."""
-        rate = self.per_worker * self.workers if self.per_worker else None
+        """The forecast before any object is briefed (from the measured rate, if any; none
+        while no worker is online)."""
+        rate = self.per_worker * self.working if self.per_worker and self.working else None
         self._forecast(0, rate, sure=rate is not None)
 
     def update(self, done: int) -> None:
@@ -112,7 +120,7 @@ class WindowWatch:
     def _forecast(self, done: int, rate: float | None, sure: bool) -> None:
         if self.end is None:
             return
-        made = forecast(datetime.now(UTC), self.end, done, self.total, rate, self.workers,
+        made = forecast(datetime.now(UTC), self.end, done, self.total, rate, self.working,
                         self.online)
         self.forecasts.append(made)
         if made.late and sure and not self.late_sent:

@@ -179,3 +179,78 @@ def test_a_night_that_cannot_meet_its_window_says_so_and_emits_late(prefect_api,
                  models="tiny", return_state=True)
     assert old.is_completed(), old.message
     assert "window" not in json.loads((tmp_path / "old" / "manifest.json").read_text())
+
+
+def test_the_forecast_counts_no_more_workers_at_work_than_are_online(prefect_api, tmp_path,
+                                                                      monkeypatch):
+    """A night that needs every shard run planned (4), with one worker online: the first
+    forecast runs at one worker's measured rate, not four's, and counts the workers to add
+    from that one; with no worker online there is no forecast to make."""
+    from prefect import flow
+
+    from briefs.flows.window_watch import WindowWatch, rate_path
+
+    monkeypatch.setenv("BRIEFS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("BRIEFS_WINDOW__FINISH_BY", "06:00")
+    settings = load_config("tiny")
+    planner.keep_rate(rate_path(settings), objects=10, seconds=60)  # 10 a minute, one worker
+    tonight = datetime.now(ZoneInfo(settings.schedule.timezone)).date().isoformat()
+
+    @flow(name="window-online")
+    def first_forecast(online: int) -> tuple[int, planner.Forecast]:
+        watch = WindowWatch(settings, tonight, 100_000, "online-run", "out")
+        planned = watch.plan_workers(4, online)
+        watch.start()
+        return planned, watch.forecasts[0]
+
+    planned, made = first_forecast(1)
+    assert planned == 4  # 100,000 objects at 10 a minute each need more than 4
+    assert (made.rate, made.workers, made.online_workers) == (10.0, 1, 1)
+    assert made.late and f"add {made.workers_to_fit - 1} to the 1 online" in made.sentence()
+    _, nobody = first_forecast(0)
+    assert nobody.finish is None and nobody.workers == 0
+
+
+def test_a_fan_out_plans_within_the_pool_and_says_what_keeps_it_from_starting(
+        prefect_api, monkeypatch, caplog):
+    """The fan-out's plan on a real API: within the pool's concurrency limit; a paused pool
+    with no worker online is said, and its shards still get one slot (they wait for it);
+    without a pool to read, all of scale.max_in_flight."""
+    import logging
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+
+    from briefs.flows.briefs_flow import _plan_fan_out
+    from briefs.flows.window_watch import WindowWatch
+
+    monkeypatch.setenv("BRIEFS_SCALE__SHARD_DEPLOYMENT", "plan-shard/shard")
+    settings = load_config("tiny")
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="plan-pool", type="process",
+                                               concurrency_limit=2), overwrite=True)
+        flow_id = client.create_flow(flow(name="plan-shard")(lambda: None))
+        client.create_deployment(flow_id, "shard", work_pool_name="plan-pool",
+                                 entrypoint="tests/test_window.py:nothing")
+
+    @flow(name="window-plan")
+    def plan(shards: int) -> int:
+        return _plan_fan_out(settings, WindowWatch(settings, NIGHT, 500, "plan-run", "out"),
+                             shards)
+
+    with caplog.at_level(logging.WARNING):
+        assert plan(8) == 2  # the pool's limit, under max_in_flight's 4
+        assert plan(1) == 1
+    assert "no worker is online in the work pool 'plan-pool'" in caplog.text
+    with get_client(sync_client=True) as client:
+        client.update_work_pool("plan-pool", WorkPoolUpdate(is_paused=True,
+                                                            concurrency_limit=0))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert plan(8) == 1
+    assert "the work pool 'plan-pool' is paused" in caplog.text
+    assert "has a concurrency limit of 0" in caplog.text
+    monkeypatch.setenv("BRIEFS_SCALE__SHARD_DEPLOYMENT", "no-such/deployment")
+    settings = load_config("tiny")
+    assert plan(8) == settings.scale.max_in_flight

@@ -326,7 +326,9 @@ class ScaleConfig(Strict):
     shard_timeout_seconds: int = Field(7200, ge=1, description="a shard run not finished this "
                                        "long after it started is cancelled and submitted again")
     shard_deployment: str = Field("briefs-shard/shard", pattern=r"^[^/]+/[^/]+$",
-                                  description="'<flow>/<deployment>' that runs one shard")
+                                  description="'<flow>/<deployment>' that runs one shard (the "
+                                  "warm workers' one keeps the models loaded: "
+                                  "docs/scaling.md#warm-workers)")
     shards: int | None = Field(None, ge=1, description="cut every run into this many shards, "
                                "wherever it runs (`briefs run --shards N`); empty: a run from a "
                                "deployment fans out when it has more than shard_articles objects")
