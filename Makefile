@@ -69,8 +69,9 @@ worker: setup
 
 # A warm worker: the briefs-warm pool's shard runs in this process, one at a time, keeping the
 # models loaded between them (scale.shard_deployment: briefs-shard/warm; docs/scaling.md).
+WARM_ARGS ?=
 warm-worker: setup
-	$(VENV)/bin/briefs warm-worker $(WORKER_ARGS)
+	$(VENV)/bin/briefs warm-worker $(WARM_ARGS)
 
 # Speed and memory of the real architectures (random weights, fixed output lengths): the naive
 # transformers loop against briefs run on each engine, side by side (docs/benchmarks.md).
@@ -87,8 +88,8 @@ NIGHT_ARGS ?= --articles 2000
 bench-night: setup
 	$(PY) benchmarks/night.py --plot docs/img/bench-night.png $(NIGHT_ARGS)
 
-# One night of tiny-model articles fanned out over 1 and 2 process workers, against one
-# process: a Prefect server on its own PostgreSQL database, moto S3 (README, Scaling).
+# One night of tiny-model articles fanned out over 1 and 2 process workers and 1 and 2 warm
+# workers, against one process: a Prefect server on its own PostgreSQL database, moto S3 (README, Scaling).
 bench-scale: setup
 	$(PY) benchmarks/scale_out.py
 

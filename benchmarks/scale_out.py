@@ -78,8 +78,7 @@ def main() -> int:
 
             loading: dict[str, float] = {}  # model loading per shard, from the manifest
 
-            # Warm workers and the parent alike: shards go to the warm deployment (the same
-            # configuration on both sides, or a worker refuses the shard).
+            # The parent's shards go to the warm deployment.
             warm_env = {**env, "BRIEFS_SCALE__SHARD_DEPLOYMENT": WARM_SHARD_DEPLOYMENT}
 
             def brief(bucket: str, shards: int | None, run_env: dict[str, str] = env) -> float:

@@ -578,15 +578,20 @@ def warm_worker(
     pool: Annotated[str, typer.Option(help="the work pool of the warm shard deployment")] =
         WARM_POOL,
     name: Annotated[str | None, typer.Option(help="the worker's name in the UI")] = None,
+    cancel_poll: Annotated[float | None, typer.Option(
+        help="seconds between reads of a running shard run's state, to see it cancelled "
+             "(default: flows/warm_worker.py's CANCEL_POLL_SECONDS)")] = None,
 ) -> None:
     """Run the pool's shard runs in this process, one at a time, keeping the models loaded
-    between them (a worker of type briefs-warm; docs/scaling.md#warm-workers)."""
+    between them (a worker of type briefs-warm; docs/scaling.md#warm-workers). SIGTERM or
+    Ctrl-C: it takes no more runs and stops once its shard run ends; a second one kills it."""
     import anyio
+    from prefect.utilities.processutils import setup_signal_handlers_worker
 
     from briefs.flows.warm_worker import serve as serve_warm
 
-    anyio.run(serve_warm, pool, name)
-
+    setup_signal_handlers_worker(os.getpid(), "the warm worker", typer.echo)
+    anyio.run(serve_warm, pool, name, cancel_poll)
 
 if __name__ == "__main__":
     app()

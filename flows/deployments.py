@@ -114,13 +114,16 @@ def ensure_warm_pool() -> None:
 
     with get_client(sync_client=True) as client:
         try:
-            client.read_work_pool(WARM_POOL)
+            pool = client.read_work_pool(WARM_POOL)
         except ObjectNotFound:
             client.create_work_pool(WorkPoolCreate(
-                name=WARM_POOL, type=WORKER_TYPE,
-                base_job_template=WarmWorker.get_default_base_job_template(),
-                description="Warm workers (`briefs warm-worker`): shard runs in a long-lived "
-                            "process that keeps the models loaded."))
+                name=WARM_POOL, type=WORKER_TYPE, description=WarmWorker.get_description(),
+                base_job_template=WarmWorker.get_default_base_job_template()))
+            return
+    if pool.type != WORKER_TYPE:
+        raise RuntimeError(f"the work pool {WARM_POOL!r} exists with type {pool.type!r}, not "
+                           f"{WORKER_TYPE!r}: delete it (prefect work-pool delete "
+                           f"{WARM_POOL}) and deploy again")
 
 
 def evaluation(job_variables: dict[str, Any]) -> RunnerDeployment:

@@ -28,10 +28,13 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import httpx
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.events.worker import EventsWorker
+from prefect.exceptions import InfrastructureNotAvailable, PrefectHTTPStatusError
 from prefect.flow_engine import run_flow
 from prefect.flows import load_flow_from_flow_run
-from prefect.states import State
+from prefect.logging.handlers import APILogWorker
 from prefect.workers.base import (
     BaseJobConfiguration,
     BaseVariables,
@@ -39,14 +42,16 @@ from prefect.workers.base import (
     BaseWorkerResult,
 )
 
+from briefs.tasks.generation.routes import forget_unavailable_routes
 from briefs.tasks.models.loading import release_unused_models
-from briefs.tasks.models.memory import release_freed_memory
+from briefs.tasks.models.memory import release_freed_memory, release_gpu_cache
 
 WORKER_TYPE = "briefs-warm"
-# How often a running flow run's state is read, to see it set Cancelling.
+# How often a running flow run's state is read, to see it set Cancelling (`--cancel-poll`).
 CANCEL_POLL_SECONDS = 5.0
 # The exit status of a worker that left with its cancelled run (the supervisor restarts it).
 CANCELLED_EXIT = 3
+DRAIN_SECONDS = 5.0  # for the run's last logs and events to reach the API before that exit
 
 
 class WarmJobConfiguration(BaseJobConfiguration):
@@ -54,11 +59,13 @@ class WarmJobConfiguration(BaseJobConfiguration):
 
 
 class WarmVariables(BaseVariables):
-    """No job variables: a run uses the worker's process and environment."""
+    """The variables Prefect gives every pool (name, env, labels, command); a warm worker
+    applies none of them: a run uses the worker's process and environment."""
 
 
 class WarmWorkerResult(BaseWorkerResult):
-    """How a flow run that ran in the worker's process ended (status 0: Completed)."""
+    """A flow run that ran in the worker's process: status 0 when the engine ran it to a
+    state it recorded itself, 1 when it raised (the worker then marks the run Crashed)."""
 
 
 class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResult]):
@@ -71,46 +78,93 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
                     "keeping the models loaded from one to the next.")
     _display_name = "briefs warm worker"
 
-    def __init__(self, work_pool_name: str, name: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, work_pool_name: str, name: str | None = None,
+                 cancel_poll_seconds: float = CANCEL_POLL_SECONDS, **kwargs: Any) -> None:
         super().__init__(work_pool_name, name=name, limit=1, **kwargs)
+        self.cancel_poll_seconds = cancel_poll_seconds
 
     async def run(self, flow_run: FlowRun, configuration: WarmJobConfiguration,
-                  task_status: anyio.abc.TaskStatus[str] | None = None) -> WarmWorkerResult:
+                  task_status: anyio.abc.TaskStatus[Any] | None = None) -> WarmWorkerResult:
         """Run the flow run to its end in a thread of this process. A flow that cannot be
-        loaded raises before the run is reported started: the worker marks it Crashed."""
+        loaded (or is async) raises before the run is reported started: the worker marks it
+        Crashed."""
         flow = await load_flow_from_flow_run(flow_run, ignore_storage=True,
                                              use_placeholder_flow=False)
+        if flow.isasync:
+            raise TypeError(f"the warm worker runs sync flows only, not {flow.name!r}")
+        flow_run = await self.client.read_flow_run(flow_run.id)  # as the engine would load it
         identifier = infrastructure_id()
         if task_status is not None:
             task_status.started(identifier)  # recorded as the run's infrastructure_pid
-        async with anyio.create_task_group() as group:
-            group.start_soon(self._leave_if_cancelled, flow_run)
-            state = await anyio.to_thread.run_sync(
-                partial(run_flow, flow, flow_run=flow_run, return_type="state"))
-            group.cancel_scope.cancel()
+        status = 1
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._leave_if_cancelled, flow_run)
+                try:
+                    await anyio.to_thread.run_sync(
+                        partial(run_flow, flow, flow_run=flow_run, return_type="state"))
+                    status = 0
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except BaseException:  # noqa: BLE001 (Abort, Pause, a flow's own: the run's)
+                    self.get_flow_run_logger(flow_run).exception(
+                        "the flow run raised in the warm worker")
+                finally:
+                    group.cancel_scope.cancel()
+        finally:
+            self._forget_the_run()
+        await self._cancelled_as_it_ended(flow_run)
+        return WarmWorkerResult(identifier=identifier, status_code=status)
+
+    def _forget_the_run(self) -> None:
+        """What the run loaded and did not need again: models, route refusals, freed memory."""
         released = release_unused_models()
+        forget_unavailable_routes()
         gc.collect()
         release_freed_memory()
+        release_gpu_cache()
         if released:
             self._logger.info("released %d models the last run did not use: %s",
                               len(released), ", ".join(released))
-        # The engine recorded the run's final state itself; a status other than 0 would have
-        # the worker mark it Crashed on top.
-        ended = isinstance(state, State) and state.is_final()
-        return WarmWorkerResult(identifier=identifier, status_code=0 if ended else 1)
 
     async def _leave_if_cancelled(self, flow_run: FlowRun) -> None:
-        """While the run goes on: once it is set Cancelling, mark it Cancelled and exit."""
+        """While the run goes on: once it is set Cancelling, mark it Cancelled and exit (an
+        API error is logged and the next poll tries again)."""
         while True:
-            await anyio.sleep(CANCEL_POLL_SECONDS)
-            now = await self.client.read_flow_run(flow_run.id)
+            await anyio.sleep(self.cancel_poll_seconds)
+            try:
+                now = await self.client.read_flow_run(flow_run.id)
+            except (httpx.HTTPError, PrefectHTTPStatusError) as exc:
+                self._logger.warning("could not read the state of flow run %s (%s); trying "
+                                     "again", flow_run.id, exc)
+                continue
             if now.state is not None and now.state.type == StateType.CANCELLING:
-                await self._mark_flow_run_as_cancelled(now, state_updates={
-                    "message": f"cancelled while running on the warm worker {self.name!r}, "
-                               "which exits with it (its supervisor starts it again)"})
-                self._logger.warning("flow run %s was cancelled while running here: exiting",
-                                     flow_run.id)
-                os._exit(CANCELLED_EXIT)
+                with anyio.CancelScope(shield=True):  # the run's end must not stop the exit
+                    await self._mark_flow_run_as_cancelled(now, state_updates={
+                        "message": f"cancelled while running on the warm worker {self.name!r}, "
+                                   "which exits with it (its supervisor starts it again)"})
+                    self._logger.warning("flow run %s was cancelled while running here: "
+                                         "exiting", flow_run.id)
+                    await APILogWorker.drain_all(timeout=DRAIN_SECONDS)
+                    await EventsWorker.drain_all(timeout=DRAIN_SECONDS)
+                    os._exit(CANCELLED_EXIT)
+
+    async def _cancelled_as_it_ended(self, flow_run: FlowRun) -> None:
+        """A run set Cancelling that ended before the next poll is left Cancelling (the server
+        refuses its Completed): mark it Cancelled."""
+        now = await self.client.read_flow_run(flow_run.id)
+        if now.state is not None and now.state.type == StateType.CANCELLING:
+            await self._mark_flow_run_as_cancelled(now, state_updates={
+                "message": "cancelled while it ran; it ended on the warm worker before "
+                           "the worker saw the cancel"})
+
+    async def kill_infrastructure(self, infrastructure_pid: str, configuration: Any,
+                                  grace_seconds: int = 30) -> None:
+        """A run cancelled before it started here: nothing to kill (the run's own poll
+        sees it Cancelling once it starts)."""
+        raise InfrastructureNotAvailable(
+            f"flow run in the warm worker's process {infrastructure_pid}: it stops when the "
+            "worker sees it cancelled")
 
 
 def infrastructure_id() -> str:
@@ -118,6 +172,8 @@ def infrastructure_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def serve(pool: str, name: str | None = None) -> None:
+async def serve(pool: str, name: str | None = None,
+                cancel_poll_seconds: float | None = None) -> None:
     """Start a warm worker on `pool` (made with the worker's type when missing) until stopped."""
-    await WarmWorker(pool, name=name).start()
+    await WarmWorker(pool, name=name,
+                     cancel_poll_seconds=cancel_poll_seconds or CANCEL_POLL_SECONDS).start()

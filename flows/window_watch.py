@@ -71,10 +71,9 @@ class WindowWatch:
     def plan_workers(self, most: int, online: int | None = None) -> int:
         """The shard runs to keep going at once: the fewest that fit the window at the
         measured rate, at most `most` (scale.max_in_flight, the shards there are, the pool's
-        limit); then forecast on them. `online`: the pool's workers online now. Forecasts
-        count no more workers at work than are online (one shard run each, as `--limit 1`
-        gives), and a late one counts the workers to add from them. (Objects are taken as
-        spread evenly.)"""
+        limit). `online`: the pool's workers online now; forecasts count no more workers at
+        work than that (one shard run each, as `--limit 1` gives), and a late one counts the
+        workers to add from them. (Objects are taken as spread evenly.)"""
         self.online = online
         if self.end is not None:
             self.workers = workers_for(self.total, self.per_worker, datetime.now(UTC),
@@ -85,13 +84,13 @@ class WindowWatch:
 
     @property
     def working(self) -> int:
-        """The workers the forecasts count: those planned, or fewer when fewer are online."""
-        return self.workers if self.online is None else min(self.workers, self.online)
+        """The workers the forecasts count: those planned, or fewer when fewer are online
+        (none online: the shards wait for the planned ones)."""
+        return min(self.workers, self.online) if self.online else self.workers
 
     def start(self) -> None:
-        """The forecast before any object is briefed (from the measured rate, if any; none
-        while no worker is online)."""
-        rate = self.per_worker * self.working if self.per_worker and self.working else None
+        """The forecast before any object is briefed (from the measured rate, if any)."""
+        rate = self.per_worker * self.working if self.per_worker else None
         self._forecast(0, rate, sure=rate is not None)
 
     def update(self, done: int) -> None:

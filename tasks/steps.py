@@ -17,7 +17,7 @@ from prefect.tasks import exponential_backoff
 from briefs.tasks.core.config import BriefsConfig
 from briefs.tasks.core.records import Article, Brief, Failure
 from briefs.tasks.events import Arrivals, arrived_objects
-from briefs.tasks.models.loading import models_loaded_from_disk
+from briefs.tasks.models.loading import models_loaded
 from briefs.tasks.output import layout as night
 from briefs.tasks.output import review
 from briefs.tasks.output.digest import digest_languages
@@ -75,15 +75,14 @@ def _ids(items: list[Article | Brief | Failure]) -> str:
 def load_models(config: BriefsConfig) -> dict[str, dict[str, Any]]:
     """Load every model of the run once, before any article is read."""
     logger = get_run_logger()
-    started, before = time.perf_counter(), models_loaded_from_disk()
+    started, before = time.perf_counter(), models_loaded()
     loaded = pipeline.load_all_models(config)
     for role, model in loaded.items():
         logger.info("%s: %s (revision %s) on %s, window %d tokens", role, model.model_id,
                     model.revision, model.device, model.max_input_tokens)
-    from_disk = models_loaded_from_disk() - before
-    logger.info("loaded %d models in %.1f s (%d from disk, %d kept in memory from an earlier "
-                "run)", len(loaded), time.perf_counter() - started, from_disk,
-                len(loaded) - from_disk)
+    models, now = len({id(model) for model in loaded.values()}), models_loaded() - before
+    logger.info("%d models ready in %.1f s (%d loaded now, %d already in memory)", models,
+                time.perf_counter() - started, now, models - now)
     return pipeline.model_versions(loaded)
 
 

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from briefs.flows import RUN_LOGGERS
-from tests.helpers import TRANSFORMERS, Webhook, tiny_model
+pytest.register_assert_rewrite("tests.fanned_night")  # its shared assertions say what differs
+
+from briefs.flows import RUN_LOGGERS  # noqa: E402
+from tests.fault_proxy import FaultProxy  # noqa: E402
+from tests.helpers import TRANSFORMERS, Webhook, tiny_model  # noqa: E402
 
 # Before Prefect is imported anywhere: a private home, no analytics, a patient startup.
 # Removed when the process exits: atexit runs it after Prefect's own exit handlers (registered
@@ -69,6 +72,25 @@ def s3_endpoint() -> Iterator[str]:
         patch.delenv("AWS_PROFILE", raising=False)
         yield endpoint
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
+    """A proxy before the moto server that injects no faults: it counts the calls that PUT
+    each key at the store (a module's Prefect stack reaches S3 through it)."""
+    with FaultProxy(s3_endpoint, 0.0) as counting:
+        yield counting
+
+
+@pytest.fixture
+def client(stack: dict[str, str]):
+    """A sync Prefect client on the module's own server (its `stack` fixture's environment)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (temporary_settings({PREFECT_API_URL: stack["PREFECT_API_URL"]}),
+          get_client(sync_client=True) as sync_client):
+        yield sync_client
 
 
 @pytest.fixture

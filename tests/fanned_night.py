@@ -67,3 +67,23 @@ def descends_from(pid: int, ancestor: int) -> bool:
         except OSError:
             return False
     return pid == ancestor
+
+
+def assert_the_killed_shard_ran_again(manifest: dict, shard_run_id) -> None:
+    """The killed attempt crashed (its heartbeats stopped: the zombie automation) and the
+    shard's last attempt completed."""
+    killed = next(s for s in manifest["shards"]
+                  if str(shard_run_id) in [a["flow_run_id"] for a in s["attempts"]])
+    states = {a["flow_run_id"]: a["state"] for a in killed["attempts"]}
+    assert states[str(shard_run_id)] == "Crashed", killed
+    assert killed["attempts"][-1]["state"] == "Completed", killed
+
+
+def assert_each_brief_written_once_and_whole(s3, proxy, bucket: str, count: int) -> None:
+    """`count` briefs under the bucket's night, each PUT by one call (a retry took over the
+    briefs a dead attempt had written) and each whole (English and German)."""
+    briefs = brief_keys(s3, bucket)
+    assert len(briefs) == count
+    assert proxy.written_twice(f"{bucket}/{NIGHT}/briefs/") == {}
+    for key in briefs:
+        assert set(read_json(s3, bucket, key)["summaries"]) == {"en", "de"}, key

@@ -155,15 +155,15 @@ def start_worker(env: dict[str, str], name: str, limit: int | None = None,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def start_warm_worker(env: dict[str, str], name: str,
-                      log_dir: Path | None = None) -> subprocess.Popen:
+def start_warm_worker(env: dict[str, str], name: str, log_dir: Path | None = None,
+                      *options: str) -> subprocess.Popen:
     """`briefs warm-worker` in its own session (its pid is the one its flow runs run in),
     logging to `<log_dir or PREFECT_HOME>/<name>.log`."""
     log_path = Path(log_dir or env["PREFECT_HOME"]) / f"{name}.log"
     with open(log_path, "w") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "briefs.flows.cli", "warm-worker", "--name", name], cwd=REPO,
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable, "-m", "briefs.flows.cli", "warm-worker", "--name", name, *options],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:

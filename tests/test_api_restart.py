@@ -35,12 +35,6 @@ OUTAGE_SECONDS = 40
 
 
 @pytest.fixture(scope="module")
-def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
-    with FaultProxy(s3_endpoint, 0.0) as counting:
-        yield counting
-
-
-@pytest.fixture(scope="module")
 def server(proxy: FaultProxy) -> Iterator[PrefectServer]:
     with postgres_database() as database:
         api = PrefectServer({"PREFECT_API_DATABASE_CONNECTION_URL": database,

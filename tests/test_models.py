@@ -164,3 +164,41 @@ def test_a_tiny_model_records_its_fingerprint(summarizer, translator_de):
     from briefs.tasks.models.tiny import fingerprint
 
     assert summarizer.revision == fingerprint() == translator_de.revision
+
+
+RELEASE_SCRIPT = """
+import gc, json, weakref
+from briefs.tasks.models.loading import models_loaded, release_unused_models
+from tests.helpers import TRANSFORMERS, tiny_model
+
+summarizer, translator = tiny_model("summarizer", TRANSFORMERS), tiny_model("de", TRANSFORMERS)
+first = release_unused_models()  # after a run that used both
+tiny_model("summarizer", TRANSFORMERS)  # the next run uses the summarizer only
+freed = weakref.ref(translator.model)
+translator = None
+second = release_unused_models()
+gc.collect()
+before = models_loaded()
+kept = tiny_model("summarizer", TRANSFORMERS) is summarizer
+tiny_model("de", TRANSFORMERS)
+print(json.dumps({"first": first, "second": second, "freed": freed() is None, "kept": kept,
+                  "loaded_again": models_loaded() - before}))
+"""
+
+
+def test_a_long_lived_process_keeps_only_the_models_its_last_run_used():
+    """What a warm worker does between shard runs, in a process of its own (releasing in
+    this one would drop the other tests' models): the models a run used stay loaded; one it
+    did not use is released, freed, and loaded again when asked for."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    done = subprocess.run([sys.executable, "-c", RELEASE_SCRIPT], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["first"] == []
+    assert len(seen["second"]) == 1 and "marian-en-de" in seen["second"][0], seen
+    assert seen["freed"] and seen["kept"] and seen["loaded_again"] == 1, seen

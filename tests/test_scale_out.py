@@ -16,6 +16,8 @@ import pytest
 from briefs.tasks.ingest.articles import article_id_for
 from tests.fanned_night import (
     NIGHT,
+    assert_each_brief_written_once_and_whole,
+    assert_the_killed_shard_ran_again,
     brief_keys,
     child_runs,
     descends_from,
@@ -43,13 +45,6 @@ SHARD_ARTICLES = 25  # → 8 shards
 
 
 @pytest.fixture(scope="module")
-def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
-    """No faults: it counts the calls that PUT each key at the store."""
-    with FaultProxy(s3_endpoint, 0.0) as counting:
-        yield counting
-
-
-@pytest.fixture(scope="module")
 def stack(proxy: FaultProxy) -> Iterator[dict[str, str]]:
     """Server on PostgreSQL, deployments and automations; the environment reaching them."""
     with postgres_database() as database, prefect_server({
@@ -59,16 +54,6 @@ def stack(proxy: FaultProxy) -> Iterator[dict[str, str]]:
     }) as env:
         deploy(env)
         yield env
-
-
-@pytest.fixture
-def client(stack: dict[str, str]):
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with (temporary_settings({PREFECT_API_URL: stack["PREFECT_API_URL"]}),
-          get_client(sync_client=True) as sync_client):
-        yield sync_client
 
 
 @pytest.fixture
@@ -129,18 +114,8 @@ def test_a_night_fans_out_over_two_workers_and_survives_one_killed_mid_shard(
                                                   if a["status"] == "failed"]
     assert sorted(e["source"] for e in manifest["articles"]) == [
         f"s3://fan-in/{key}" for key in keys]
-    # The dead shard crashed (the zombie automation) and ran again to completion.
-    killed = next(s for s in manifest["shards"]
-                  if str(shard_run.id) in [a["flow_run_id"] for a in s["attempts"]])
-    assert killed["attempts"][0]["state"] == "Crashed", killed
-    assert killed["attempts"][-1]["state"] == "Completed", killed
-    # Every article briefed exactly once: one brief each, each PUT by one call, each whole
-    # (the retry took over the briefs the dead attempt had written).
-    briefs = brief_keys(s3, "fan-out")
-    assert len(briefs) == ARTICLES
-    assert proxy.written_twice(f"fan-out/{NIGHT}/briefs/") == {}
-    for key in briefs:
-        assert set(read_json(s3, "fan-out", key)["summaries"]) == {"en", "de"}, key
+    assert_the_killed_shard_ran_again(manifest, shard_run.id)
+    assert_each_brief_written_once_and_whole(s3, proxy, "fan-out", ARTICLES)
     # The copy in the last shard is briefed but kept out of the digest, and says of what.
     copy = next(e for e in manifest["articles"] if e["source"].endswith("zz-copy.txt"))
     assert copy["status"] == "skipped" and "duplicate of" in copy["reason"], copy

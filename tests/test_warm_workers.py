@@ -17,8 +17,11 @@ import pytest
 from briefs.flows import WARM_POOL, WARM_SHARD_DEPLOYMENT
 from briefs.flows.warm_worker import CANCELLED_EXIT
 from briefs.tasks.ingest.articles import article_id_for
+from briefs.tasks.run.shards import ShardSpec, shard_result_key
 from tests.fanned_night import (
     NIGHT,
+    assert_each_brief_written_once_and_whole,
+    assert_the_killed_shard_ran_again,
     brief_keys,
     child_runs,
     pid_of,
@@ -42,13 +45,7 @@ pytestmark = pytest.mark.server  # its own Prefect server, workers and processes
 
 ARTICLES = 60
 SHARD_ARTICLES = 10  # → 6 shards
-FROM_DISK = re.compile(r"loaded 2 models in [\d.]+ s \((\d) from disk")  # load-models' line
-
-
-@pytest.fixture(scope="module")
-def proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
-    with FaultProxy(s3_endpoint, 0.0) as counting:
-        yield counting
+LOADED_NOW = re.compile(r"2 models ready in [\d.]+ s \((\d) loaded now")  # load-models' line
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +65,10 @@ def stack(proxy: FaultProxy) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def client(stack: dict[str, str]):
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with (temporary_settings({PREFECT_API_URL: stack["PREFECT_API_URL"]}),
-          get_client(sync_client=True) as sync_client):
-        yield sync_client
-
-
-@pytest.fixture
 def workers(stack: dict[str, str], tmp_path: Path) -> Iterator[dict[str, subprocess.Popen]]:
     """A process worker for the parent run, and two warm workers for its shards."""
     started = {"parent": start_worker(stack, "briefs-parent", limit=1, log_dir=tmp_path),
-               **{name: start_warm_worker(stack, name, tmp_path)
+               **{name: start_warm_worker(stack, name, tmp_path, "--cancel-poll", "1")
                   for name in ("warm-1", "warm-2")}}
     yield started
     for process in started.values():
@@ -89,14 +76,14 @@ def workers(stack: dict[str, str], tmp_path: Path) -> Iterator[dict[str, subproc
             stop(process)
 
 
-def models_from_disk(client, flow_run_id) -> list[int]:
-    """The models the flow run loaded from disk, as its load-models line says (the summarizer
-    and the German translator: 2, or 0 when both were in memory already)."""
+def models_loaded_now(client, flow_run_id) -> list[int]:
+    """The models the flow run loaded, as its load-models line says (the summarizer and the
+    German translator: 2, or 0 when both were in memory already)."""
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
     logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
         any_=[flow_run_id])), limit=200)
-    return [int(m[1]) for log in logs if (m := FROM_DISK.search(log.message))]
+    return [int(m[1]) for log in logs if (m := LOADED_NOW.search(log.message))]
 
 
 @pytest.mark.timeout(900)
@@ -135,24 +122,15 @@ def test_warm_workers_keep_their_models_across_shards_and_survive_one_killed(
                                   "skipped": 0}, manifest["counts"]
     assert sorted(e["source"] for e in manifest["articles"]) == [
         f"s3://warm-in/{key}" for key in keys]
-    # The killed shard crashed (its heartbeats stopped with the worker) and ran again.
-    killed = next(s for s in manifest["shards"]
-                  if str(shard_run.id) in [a["flow_run_id"] for a in s["attempts"]])
-    assert killed["attempts"][0]["state"] == "Crashed", killed
-    assert killed["attempts"][-1]["state"] == "Completed", killed
-    # Every article briefed exactly once, each brief whole.
-    briefs = brief_keys(s3, "warm-out")
-    assert len(briefs) == ARTICLES
-    assert proxy.written_twice(f"warm-out/{NIGHT}/briefs/") == {}
-    for key in briefs:
-        assert set(read_json(s3, "warm-out", key)["summaries"]) == {"en", "de"}, key
+    assert_the_killed_shard_ran_again(manifest, shard_run.id)
+    assert_each_brief_written_once_and_whole(s3, proxy, "warm-out", ARTICLES)
 
     # Warm: the survivor's shard runs ran in its own process, and only the first loaded models.
     on_survivor = sorted((c for c in child_runs(client, run.id)
                           if c.state.is_completed() and pid_of(c) == survivor.pid),
                          key=lambda c: c.start_time)
     assert len(on_survivor) >= 2, [(c.name, c.infrastructure_pid) for c in on_survivor]
-    loaded = [models_from_disk(client, c.id) for c in on_survivor]
+    loaded = [models_loaded_now(client, c.id) for c in on_survivor]
     assert loaded == [[2]] + [[0]] * (len(on_survivor) - 1), loaded
 
     # A shard run cancelled while it runs: the survivor marks it Cancelled and exits.
@@ -172,4 +150,7 @@ def test_warm_workers_keep_their_models_across_shards_and_survive_one_killed(
 
     client.set_flow_run_state(rerun.id, Cancelling(message="stopped by the test"))
     assert survivor.wait(timeout=60) == CANCELLED_EXIT
-    assert client.read_flow_run(rerun.id).state.is_cancelled()
+    cancelled = client.read_flow_run(rerun.id).state
+    assert cancelled.is_cancelled() and "warm worker" in cancelled.message, cancelled
+    result = f"{NIGHT}/{shard_result_key(ShardSpec(**shard))}"  # it handed back nothing
+    assert "Contents" not in s3.list_objects_v2(Bucket="warm-out", Prefix=result)

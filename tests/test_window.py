@@ -185,7 +185,7 @@ def test_the_forecast_counts_no_more_workers_at_work_than_are_online(prefect_api
                                                                       monkeypatch):
     """A night that needs every shard run planned (4), with one worker online: the first
     forecast runs at one worker's measured rate, not four's, and counts the workers to add
-    from that one; with no worker online there is no forecast to make."""
+    from that one; with no worker online yet (the shards wait), at the planned four's."""
     from prefect import flow
 
     from briefs.flows.window_watch import WindowWatch, rate_path
@@ -208,7 +208,7 @@ def test_the_forecast_counts_no_more_workers_at_work_than_are_online(prefect_api
     assert (made.rate, made.workers, made.online_workers) == (10.0, 1, 1)
     assert made.late and f"add {made.workers_to_fit - 1} to the 1 online" in made.sentence()
     _, nobody = first_forecast(0)
-    assert nobody.finish is None and nobody.workers == 0
+    assert (nobody.rate, nobody.workers, nobody.online_workers) == (40.0, 4, 0)
 
 
 def test_a_fan_out_plans_within_the_pool_and_says_what_keeps_it_from_starting(
@@ -239,8 +239,9 @@ def test_a_fan_out_plans_within_the_pool_and_says_what_keeps_it_from_starting(
         return _plan_fan_out(settings, WindowWatch(settings, NIGHT, 500, "plan-run", "out"),
                              shards)
 
+    assert settings.scale.max_in_flight > 2
     with caplog.at_level(logging.WARNING):
-        assert plan(8) == 2  # the pool's limit, under max_in_flight's 4
+        assert plan(8) == 2  # the pool's limit, under scale.max_in_flight
         assert plan(1) == 1
     assert "no worker is online in the work pool 'plan-pool'" in caplog.text
     with get_client(sync_client=True) as client:
@@ -253,4 +254,6 @@ def test_a_fan_out_plans_within_the_pool_and_says_what_keeps_it_from_starting(
     assert "has a concurrency limit of 0" in caplog.text
     monkeypatch.setenv("BRIEFS_SCALE__SHARD_DEPLOYMENT", "no-such/deployment")
     settings = load_config("tiny")
-    assert plan(8) == settings.scale.max_in_flight
+    assert plan(8) == min(settings.scale.max_in_flight, 8)
+    with get_client(sync_client=True) as client:  # the session's API is shared
+        client.delete_work_pool("plan-pool")

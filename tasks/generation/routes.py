@@ -29,6 +29,12 @@ ROUTE_HELP = ("pivot: a translator into English, e.g. {route: pivot, translator:
 _unavailable: dict[tuple[str, str | None], str] = {}
 
 
+def forget_unavailable_routes() -> None:
+    """Try every route again (a process that runs night after night: a model may have been
+    downloaded since)."""
+    _unavailable.clear()
+
+
 class RouteUnavailable(RuntimeError):
     """No route, or a route whose models cannot be had: the articles in that language fail."""
 

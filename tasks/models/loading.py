@@ -33,7 +33,7 @@ from briefs.tasks.models.tiny import (
 log = logging.getLogger(__name__)
 _loaded: dict[tuple[str | None, ...], LoadedModel] = {}
 _used: set[tuple[str | None, ...]] = set()  # asked for since the last release_unused_models
-_from_disk = 0  # models this process loaded (not found already loaded)
+_loads = 0  # the times this process loaded a model (not found in memory)
 _lock = threading.Lock()
 # Transformers' own default window for tokenizers that do not declare one.
 UNSET_MAX_LENGTH = 10**20
@@ -105,7 +105,7 @@ def load_model(ref: ModelRef, runtime: RuntimeConfig | None = None) -> LoadedMod
     Models are kept per (id, revision, device, engine, compute type), where the revision is
     what the model records: a changed folder or a moved branch loads again.
     """
-    global _from_disk
+    global _loads
     runtime = runtime or RuntimeConfig()
     device = pick_device(runtime.device)
     known = _known_revision(ref)
@@ -113,17 +113,17 @@ def load_model(ref: ModelRef, runtime: RuntimeConfig | None = None) -> LoadedMod
         key = (ref.id, known or ref.revision, device, runtime.engine, runtime.compute_type)
         if key not in _loaded:
             loaded = _load(ref, device, known, runtime)
-            _from_disk += 1
+            _loads += 1
             key = (ref.id, loaded.revision, *key[2:])  # a commit known only after a download
             _loaded.setdefault(key, loaded)
         _used.add(key)
         return _loaded[key]
 
 
-def models_loaded_from_disk() -> int:
-    """How many models this process has loaded so far (each counted once, when it was not
-    in memory already)."""
-    return _from_disk
+def models_loaded() -> int:
+    """The times this process has loaded a model (read, built or downloaded: not found in
+    memory); a model released and asked for again counts again."""
+    return _loads
 
 
 def release_unused_models() -> list[str]:

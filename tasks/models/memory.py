@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import sys
 
 M_ARENA_MAX = -8  # mallopt's parameter for the number of arenas (glibc's malloc.h)
 
@@ -34,3 +35,11 @@ def release_freed_memory() -> bool:
     False where the C library has no `malloc_trim`."""
     trim = getattr(_libc(), "malloc_trim", None)
     return bool(trim and trim(0))
+
+
+def release_gpu_cache() -> None:
+    """Hand the blocks torch's CUDA allocator keeps cached back to the driver (a process that
+    released models); nothing where torch has not used CUDA."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
