@@ -4,18 +4,17 @@ time, so the models a shard run loads stay loaded for the next one (`briefs warm
 A process worker starts every flow run in a fresh process: each shard imports the libraries
 and loads every model again. This worker (type `briefs-warm`) runs each flow run it takes
 in a thread of its own long-lived process, with Prefect's flow engine (`run_flow`), as the
-flow run's process would:
+flow run's process would (docs/scaling.md#warm-workers):
 - The engine sends the flow run's heartbeats from this process. A worker that dies takes
   them with it, and the zombie automation marks its shard run Crashed; the parent run then
   submits that shard again, to another worker, which takes over the briefs already written.
 - One flow run at a time (its limit is 1). After each, the models that run did not use are
-  released, with the memory freed: a worker holds one run's models, whatever ran before.
-- A shard run set Cancelling while it runs (the parent stopped it) cannot be stopped inside
-  a thread: the worker marks it Cancelled and exits, as a killed process would, so no stale
-  attempt writes beside the next one. Run it under a supervisor that starts it again
-  (systemd `Restart=always`, a Kubernetes Deployment); it comes back cold.
-- It runs the installed package (the deployment's module path), never pulled code, with the
-  worker's own environment: a deployment's job variables do not apply.
+  released and the freed memory handed back: between runs it holds the last run's models.
+- A running shard run set Cancelling cannot be stopped inside a thread: the worker, which
+  reads the run's state every few seconds, marks it Cancelled and exits, as a killed process
+  would. Run it under a supervisor that starts it again; it comes back cold.
+- It runs sync flows of the installed package (the deployment's module path), never pulled
+  code, in the worker's own environment: a deployment's job variables do not apply.
 """
 
 from __future__ import annotations
@@ -52,6 +51,7 @@ CANCEL_POLL_SECONDS = 5.0
 # The exit status of a worker that left with its cancelled run (the supervisor restarts it).
 CANCELLED_EXIT = 3
 DRAIN_SECONDS = 5.0  # for the run's last logs and events to reach the API before that exit
+STOPPED = (StateType.CANCELLING, StateType.CANCELLED)  # a running run's states the worker obeys
 
 
 class WarmJobConfiguration(BaseJobConfiguration):
@@ -138,11 +138,13 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
                 self._logger.warning("could not read the state of flow run %s (%s); trying "
                                      "again", flow_run.id, exc)
                 continue
-            if now.state is not None and now.state.type == StateType.CANCELLING:
+            if now.state is not None and now.state.type in STOPPED:
                 with anyio.CancelScope(shield=True):  # the run's end must not stop the exit
-                    await self._mark_flow_run_as_cancelled(now, state_updates={
-                        "message": f"cancelled while running on the warm worker {self.name!r}, "
-                                   "which exits with it (its supervisor starts it again)"})
+                    if now.state.type == StateType.CANCELLING:
+                        await self._mark_flow_run_as_cancelled(now, state_updates={
+                            "message": f"cancelled while running on the warm worker "
+                                       f"{self.name!r}, which exits with it (its supervisor "
+                                       "starts it again)"})
                     self._logger.warning("flow run %s was cancelled while running here: "
                                          "exiting", flow_run.id)
                     await APILogWorker.drain_all(timeout=DRAIN_SECONDS)
@@ -152,7 +154,12 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
     async def _cancelled_as_it_ended(self, flow_run: FlowRun) -> None:
         """A run set Cancelling that ended before the next poll is left Cancelling (the server
         refuses its Completed): mark it Cancelled."""
-        now = await self.client.read_flow_run(flow_run.id)
+        try:
+            now = await self.client.read_flow_run(flow_run.id)
+        except (httpx.HTTPError, PrefectHTTPStatusError) as exc:
+            self._logger.warning("could not read the end state of flow run %s (%s)",
+                                 flow_run.id, exc)
+            return
         if now.state is not None and now.state.type == StateType.CANCELLING:
             await self._mark_flow_run_as_cancelled(now, state_updates={
                 "message": "cancelled while it ran; it ended on the warm worker before "
