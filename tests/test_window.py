@@ -53,21 +53,26 @@ def test_the_workers_to_add_count_from_those_online_in_the_pool():
     assert made.sentence().endswith("5 workers would fit (add 2 to the 3 online in the pool)")
 
 
+def shard_deployment_on_pool(client, name: str, concurrency_limit: int) -> None:
+    """A process pool `<name>-pool` with the limit, and a deployment `<name>-shard/shard` on it."""
+    from prefect import flow
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    client.create_work_pool(WorkPoolCreate(name=f"{name}-pool", type="process",
+                                           concurrency_limit=concurrency_limit), overwrite=True)
+    flow_id = client.create_flow(flow(name=f"{name}-shard")(lambda: None))
+    client.create_deployment(flow_id, "shard", work_pool_name=f"{name}-pool",
+                             entrypoint="tests/test_window.py:nothing")
+
+
 def test_the_fan_out_reads_the_pools_online_workers_and_limit(prefect_api):
     """On a real API: a pool with a concurrency limit, no worker, then one heartbeating."""
-    from prefect import flow
     from prefect.client.orchestration import get_client
 
     from briefs.flows.fan_out import PoolNow, pool_now
 
     with get_client(sync_client=True) as client:
-        from prefect.client.schemas.actions import WorkPoolCreate
-
-        client.create_work_pool(WorkPoolCreate(name="window-pool", type="process",
-                                               concurrency_limit=3), overwrite=True)
-        flow_id = client.create_flow(flow(name="window-shard")(lambda: None))
-        client.create_deployment(flow_id, "shard", work_pool_name="window-pool",
-                                 entrypoint="tests/test_window.py:nothing")
+        shard_deployment_on_pool(client, "window", concurrency_limit=3)
         assert pool_now("window-shard/shard") == PoolNow("window-pool", 0, 3)
         assert pool_now("window-shard/shard").bound(4) == 3
         client.send_worker_heartbeat("window-pool", "worker-1", heartbeat_interval_seconds=30)
@@ -220,7 +225,7 @@ def test_a_fan_out_plans_within_the_pool_and_says_what_keeps_it_from_starting(
 
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+    from prefect.client.schemas.actions import WorkPoolUpdate
 
     from briefs.flows.briefs_flow import _plan_fan_out
     from briefs.flows.window_watch import WindowWatch
@@ -228,11 +233,7 @@ def test_a_fan_out_plans_within_the_pool_and_says_what_keeps_it_from_starting(
     monkeypatch.setenv("BRIEFS_SCALE__SHARD_DEPLOYMENT", "plan-shard/shard")
     settings = load_config("tiny")
     with get_client(sync_client=True) as client:
-        client.create_work_pool(WorkPoolCreate(name="plan-pool", type="process",
-                                               concurrency_limit=2), overwrite=True)
-        flow_id = client.create_flow(flow(name="plan-shard")(lambda: None))
-        client.create_deployment(flow_id, "shard", work_pool_name="plan-pool",
-                                 entrypoint="tests/test_window.py:nothing")
+        shard_deployment_on_pool(client, "plan", concurrency_limit=2)
 
     @flow(name="window-plan")
     def plan(shards: int) -> int:
