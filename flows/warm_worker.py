@@ -19,7 +19,6 @@ flow run's process would (docs/scaling.md#warm-workers):
 
 from __future__ import annotations
 
-import gc
 import os
 import socket
 from functools import partial
@@ -43,7 +42,7 @@ from prefect.workers.base import (
 
 from briefs.tasks.generation.routes import forget_unavailable_routes
 from briefs.tasks.models.loading import release_unused_models
-from briefs.tasks.models.memory import release_freed_memory, release_gpu_cache
+from briefs.tasks.models.memory import free_unreachable, release_gpu_cache
 
 WORKER_TYPE = "briefs-warm"
 # How often a running flow run's state is read, to see it set Cancelling (`--cancel-poll`).
@@ -120,8 +119,7 @@ class WarmWorker(BaseWorker[WarmJobConfiguration, WarmVariables, WarmWorkerResul
         """What the run loaded and did not need again: models, route refusals, freed memory."""
         released = release_unused_models()
         forget_unavailable_routes()
-        gc.collect()
-        release_freed_memory()
+        free_unreachable()
         release_gpu_cache()
         if released:
             self._logger.info("released %d models the last run did not use: %s",

@@ -61,6 +61,37 @@ def test_auto_measures_the_compute_types_once_per_machine(tmp_path):
     assert ct2.compute_type("int8", folder, "cpu", measure) == "int8"
 
 
+def test_the_model_loaded_to_convert_is_freed_when_the_conversion_is_done(tmp_path,
+                                                                         monkeypatch):
+    """A first night converts its models: the torch copy loaded for it must not wait for
+    Python's next full collection (a torch model sits in reference cycles; on a cold cache
+    a 2,000-article night held 1.3 GB more for its first half)."""
+    import gc
+    import weakref
+
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from briefs.tasks.core.config import load_config
+    from briefs.tasks.models.tiny import tiny_model_path
+
+    folder = tiny_model_path(load_config("tiny").models.translator("de").id)
+    monkeypatch.setenv("BRIEFS_CACHE_DIR", str(tmp_path))  # converted anew, in here
+    loaded: list[weakref.ref] = []
+
+    def load():
+        model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+        loaded.append(weakref.ref(model))
+        return model, AutoTokenizer.from_pretrained(folder)
+
+    gc.disable()  # no automatic collection may free it in time by chance
+    try:
+        converted = ct2.converted_folder(str(folder), "test", load)
+        assert len(loaded) == 1 and loaded[0]() is None, "the model loaded to convert is alive"
+    finally:
+        gc.enable()
+    assert converted.parent == tmp_path / "ctranslate2"
+
+
 def test_processes_measuring_at_once_agree_on_the_first_choice(tmp_path):
     """Two workers measuring at the same time must brief with one compute type: it is in
     every reuse key, so a shard run again on another worker would otherwise brief anew."""

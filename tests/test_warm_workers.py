@@ -44,7 +44,7 @@ from tests.prefect_stack import (
 pytestmark = pytest.mark.server  # its own Prefect server, workers and processes
 
 ARTICLES = 60
-SHARD_ARTICLES = 10  # → 6 shards
+SHARD_ARTICLES = 20  # → 3 shards, each written in 4 batches of 5
 LOADED_NOW = re.compile(r"2 models ready in [\d.]+ s \((\d) loaded now")  # load-models' line
 
 
@@ -89,7 +89,7 @@ def models_loaded_now(client, flow_run_id) -> list[int]:
 @pytest.mark.timeout(900)
 def test_warm_workers_keep_their_models_across_shards_and_survive_one_killed(
         stack, workers, client, s3, proxy, tmp_path):
-    """60 articles in 6 shards over two warm workers; one dies half-way through a shard,
+    """60 articles in 3 shards over two warm workers; one dies half-way through a shard,
     whose shard runs again on the other. The survivor runs its shards in its own process and
     loads the models in its first shard only. Then a shard run cancelled while it runs on
     the survivor ends Cancelled, and the worker leaves with it."""
@@ -104,7 +104,9 @@ def test_warm_workers_keep_their_models_across_shards_and_survive_one_killed(
             if child.state and child.state.is_running() and on:
                 own = {f"{NIGHT}/briefs/{article_id_for(key)}.json"
                        for key in child.parameters["shard"]["keys"]}
-                if 0 < len(own & written) < len(own):
+                # At most half written: two batches or more are still to come when the kill
+                # lands (seen nearer the end, a warm shard could finish before it).
+                if 0 < len(own & written) <= len(own) // 2:
                     return on[0], child
         return None
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from briefs.tasks.models.cache import build_once, cache_dir, is_built
+from briefs.tasks.models.memory import free_unreachable
 
 log = logging.getLogger(__name__)
 CANDIDATES = {"cpu": ("int8", "float32"), "cuda": ("int8_float16", "float16", "bfloat16")}
@@ -60,6 +61,9 @@ def converted_folder(model_id: str, revision: str | None,
         _convert(model, tokenizer, staging)
 
     build_once(target, convert)
+    # The model loaded to convert (float32 torch weights, 1.2 GB for DistilBART) would stay in
+    # memory until a full collection: on a first night, half of it (docs/benchmarks.md).
+    free_unreachable()
     log.info("converted %s (revision %s) for CTranslate2 into %s", model_id, revision, target)
     return target
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import os
 import sys
 
@@ -35,6 +36,13 @@ def release_freed_memory() -> bool:
     False where the C library has no `malloc_trim`."""
     trim = getattr(_libc(), "malloc_trim", None)
     return bool(trim and trim(0))
+
+
+def free_unreachable() -> None:
+    """Free now what only reference cycles still hold (a torch model sits in some), not at
+    Python's next full collection, and give it back to the system."""
+    gc.collect()
+    release_freed_memory()
 
 
 def release_gpu_cache() -> None:
