@@ -62,7 +62,7 @@ def converted_folder(model_id: str, revision: str | None,
 
     build_once(target, convert)
     # The model loaded to convert (float32 torch weights, 1.2 GB for DistilBART) would stay in
-    # memory until a full collection: on a first night, half of it (docs/benchmarks.md).
+    # memory until a full collection: for the first half of a cold-cache night (docs/benchmarks.md).
     free_unreachable()
     log.info("converted %s (revision %s) for CTranslate2 into %s", model_id, revision, target)
     return target
