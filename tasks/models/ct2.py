@@ -55,15 +55,13 @@ def converted_folder(model_id: str, revision: str | None,
         return target
 
     def convert(staging: Path) -> None:
-        model, tokenizer = load_model_and_tokenizer()
-        if model.config.model_type == "bart" and not hasattr(model.config, "normalize_before"):
-            model.config.normalize_before = False  # the converter reads it; BART is post-norm
-        _convert(model, tokenizer, staging)
+        _convert(*load_model_and_tokenizer(), staging)
+        # The model loaded to convert (float32 torch weights, 1.2 GB for DistilBART) sits in
+        # reference cycles: it would stay until a full collection, half a cold-cache night
+        # (docs/benchmarks.md#a-full-size-night).
+        free_unreachable()
 
     build_once(target, convert)
-    # The model loaded to convert (float32 torch weights, 1.2 GB for DistilBART) would stay in
-    # memory until a full collection: for the first half of a cold-cache night (docs/benchmarks.md).
-    free_unreachable()
     log.info("converted %s (revision %s) for CTranslate2 into %s", model_id, revision, target)
     return target
 
@@ -72,6 +70,9 @@ def _convert(model: Any, tokenizer: Any, output: Path) -> None:
     """Run CTranslate2's Transformers converter on the model this project already loaded
     (safetensors only, no remote code) instead of letting it load the model again."""
     from ctranslate2.converters import TransformersConverter
+
+    if model.config.model_type == "bart" and not hasattr(model.config, "normalize_before"):
+        model.config.normalize_before = False  # the converter reads it; BART is post-norm
 
     class LoadedModelConverter(TransformersConverter):
         def load_model(self, model_class, model_name_or_path, **kwargs):
